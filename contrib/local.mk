@@ -1,0 +1,1 @@
+# contrib/local.mk - build rules for contrib (owned by that component)

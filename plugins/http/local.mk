@@ -1,0 +1,1 @@
+# plugins/http/local.mk - build rules for plugins/http (owned by that component)

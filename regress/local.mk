@@ -1,0 +1,1 @@
+# regress/local.mk - build rules for regress (owned by that component)

@@ -1,0 +1,4 @@
+# sdk/local.mk - the public SDK: headers, pkg-config file, make fragment.
+dist_sdkinclude_HEADERS += sdk/include/tribune/plugin.h
+pkgconfig_DATA += sdk/tribune-sdk.pc
+EXTRA_DIST += sdk/tribune-sdk.pc.in

@@ -1,0 +1,1 @@
+# server/agent/local.mk - build rules for server/agent (owned by that component)

@@ -1,0 +1,37 @@
+/*
+ * log.h - the agent's logger: Consul-like lines
+ *   2026-11-25T10:00:00.000Z [INFO]  agent: message
+ * or, with -log-json, one JSON object per line
+ *   {"@level":"info","@message":"...","@module":"agent","@timestamp":"..."}
+ * A logger is a plain value inside the agent context (no globals).
+ */
+#ifndef TB_LOG_H
+#define TB_LOG_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <tribune/plugin.h>
+
+/* A sink receives every formatted line at or above its level (for
+ * /v1/agent/monitor later). */
+typedef void (*tb__log_sink_fn)(void *arg, tb_log_level_t level, const char *line);
+
+typedef struct tb__logger {
+    tb_log_level_t level;
+    int json;
+    FILE *out; /* stderr by default */
+} tb__logger_t;
+
+void tb__logger_init(tb__logger_t *l, tb_log_level_t level, int json, FILE *out);
+/* "trace" "debug" "info" "warn" "err"/"error" (any case) -> level; -1 if unknown. */
+int tb__log_level_parse(const char *s);
+const char *tb__log_level_name(tb_log_level_t level); /* "INFO" */
+
+void tb__log(const tb__logger_t *l, tb_log_level_t level, const char *module, const char *fmt, ...)
+    TB_PRINTF(4, 5);
+void tb__vlog(const tb__logger_t *l, tb_log_level_t level, const char *module, const char *fmt,
+              va_list ap);
+
+#define TB__LOG_ENABLED(l, lvl) ((lvl) >= (l)->level)
+
+#endif

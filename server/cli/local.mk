@@ -1,0 +1,1 @@
+# server/cli/local.mk - build rules for server/cli (owned by that component)

@@ -1,0 +1,1 @@
+# server/config/local.mk - build rules for server/config (owned by that component)

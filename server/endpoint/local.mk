@@ -1,0 +1,1 @@
+# server/endpoint/local.mk - build rules for server/endpoint (owned by that component)

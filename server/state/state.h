@@ -1,0 +1,120 @@
+/*
+ * state.h - the replicated state store (DESIGN.md §5): an in-memory SQLite
+ * database that is the Raft FSM. Writes arrive only as encoded, versioned
+ * commands through tb__fsm_apply() (the dev server applies them directly with
+ * increasing indexes; Raft will feed the same entry point). Reads return
+ * Consul-shaped JSON (catalog, health, sessions) or typed KV rows, plus the
+ * index to report as X-Consul-Index. Every apply notifies the watch registry
+ * with exactly the keys whose query results may have changed.
+ */
+#ifndef TB_STATE_H
+#define TB_STATE_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <jansson.h>
+#include <tribune/plugin.h>
+#include "watch.h"
+
+typedef struct tb__state tb__state_t;
+
+/* ---------------------------------------------------------------- buffers */
+
+typedef struct tb__buf {
+    uint8_t *data;
+    size_t len, cap;
+} tb__buf_t;
+
+void tb__buf_free(tb__buf_t *b);
+
+/* ---------------------------------------------------------------- commands */
+
+/* Command = type byte, version byte, msgpack body. Unknown type or version:
+ * refused (apply returns TB_INTERNAL with a message), never a crash. */
+enum tb__cmd_type {
+    TB__CMD_NOOP = 0,
+    TB__CMD_REGISTER = 1,   /* catalog register: normalized JSON body */
+    TB__CMD_DEREGISTER = 2, /* catalog deregister: {Node, ServiceID?, CheckID?} */
+    TB__CMD_KVS = 3,        /* tb_kv_write_t */
+    TB__CMD_SESSION = 4     /* {Op:"create"|"destroy", Session:{...}} */
+};
+#define TB__CMD_VERSION 1
+
+/* Every command carries the proposer's wall clock (unix ms) so apply never
+ * reads the clock (lock-delay, session timestamps). */
+int tb__cmd_encode_kv(const tb_kv_write_t *op, int64_t now_ms, tb__buf_t *out);
+/* For REGISTER, DEREGISTER, SESSION: body is the normalized JSON described
+ * in state.c (PascalCase keys as Consul's structs). */
+int tb__cmd_encode_json(uint8_t type, const json_t *body, int64_t now_ms, tb__buf_t *out);
+
+/* ---------------------------------------------------------------- lifecycle */
+
+/* Open an empty in-memory store. Returns 0 or -1 with *err (malloc'd). */
+int tb__state_open(tb__state_t **out, tb__watch_reg_t *watches, char **err);
+void tb__state_close(tb__state_t *st);
+
+/* Highest index applied so far (0 when empty). */
+uint64_t tb__state_last_index(tb__state_t *st);
+
+/* ---------------------------------------------------------------- FSM */
+
+typedef struct tb__apply_result {
+    tb_status_t status; /* TB_OK, or a deterministic refusal (TB_BAD_REQUEST ...) */
+    char *error;        /* malloc'd message when status != TB_OK */
+    int applied;        /* KVS: 1 done, 0 CAS/lock refused; others 1 when TB_OK */
+    json_t *json;       /* owned: e.g. session create -> {"ID":...}; may be NULL */
+} tb__apply_result_t;
+
+void tb__apply_result_clear(tb__apply_result_t *r);
+
+/* Apply one command at `index` (> last index). Deterministic, in one SQLite
+ * transaction: either all of it or nothing. Notifies watches (pending until
+ * tb__watch_flush). Always fills *res; returns 0, or -1 only when the command
+ * could not be decoded (res->status TB_INTERNAL). */
+int tb__fsm_apply(tb__state_t *st, uint64_t index, const void *cmd, size_t len,
+                  tb__apply_result_t *res);
+
+/* ---------------------------------------------------------------- KV reads */
+
+typedef struct tb__kv_rows {
+    tb_kv_entry_t *v;
+    size_t n;
+    void *storage; /* owned strings/blobs */
+} tb__kv_rows_t;
+
+void tb__kv_rows_free(tb__kv_rows_t *rows);
+
+/* *index: the key's ModifyIndex if it exists, else the kv table index
+ * (which also moves on deletes). Never 0 once anything was written. */
+int tb__state_kv_get(tb__state_t *st, const char *key, tb__kv_rows_t *out, uint64_t *index);
+/* Sorted by key. *index = max ModifyIndex over the prefix including
+ * tombstones, else the kv table index. */
+int tb__state_kv_list(tb__state_t *st, const char *prefix, tb__kv_rows_t *out, uint64_t *index);
+/* JSON array of strings; with separator, each key is cut after the first
+ * separator following the prefix (inclusive), deduplicated. */
+int tb__state_kv_keys(tb__state_t *st, const char *prefix, const char *sep, json_t **out,
+                      uint64_t *index);
+
+/* ---------------------------------------------------------------- catalog reads */
+/* Each returns a new reference (Consul's JSON shapes, see spec/http-api.md
+ * §5/§6) and sets *index to the max of the relevant table indexes. NULL only
+ * on internal error. */
+json_t *tb__state_nodes(tb__state_t *st, uint64_t *index);                 /* [Node] */
+json_t *tb__state_services(tb__state_t *st, uint64_t *index);              /* {name:[tags]} */
+json_t *tb__state_service_nodes(tb__state_t *st, const char *service,
+                                const json_t *tags, uint64_t *index);       /* [CatalogService] */
+/* {"Node":Node,"Services":{id:AgentService}} or json_null() for an unknown node */
+json_t *tb__state_node_services(tb__state_t *st, const char *node, uint64_t *index);
+json_t *tb__state_health_service(tb__state_t *st, const char *service, const json_t *tags,
+                                 int passing_only, uint64_t *index);        /* [ServiceEntry] */
+json_t *tb__state_node_checks(tb__state_t *st, const char *node, uint64_t *index);
+json_t *tb__state_service_checks(tb__state_t *st, const char *service, uint64_t *index);
+/* state: "any", "passing", "warning", "critical" */
+json_t *tb__state_checks_in_state(tb__state_t *st, const char *state, uint64_t *index);
+
+/* ---------------------------------------------------------------- sessions */
+json_t *tb__state_session_get(tb__state_t *st, const char *id, uint64_t *index);   /* [] or [S] */
+json_t *tb__state_session_list(tb__state_t *st, uint64_t *index);
+json_t *tb__state_node_sessions(tb__state_t *st, const char *node, uint64_t *index);
+
+#endif
