@@ -1,1 +1,4 @@
-# server/agent/local.mk - build rules for server/agent (owned by that component)
+# server/agent/local.mk - build rules for server/agent
+noinst_LIBRARIES += libtbagent.a
+libtbagent_a_CPPFLAGS = $(CORE_CPPFLAGS)
+libtbagent_a_SOURCES =

@@ -1,1 +1,4 @@
-# server/endpoint/local.mk - build rules for server/endpoint (owned by that component)
+# server/endpoint/local.mk - build rules for server/endpoint
+noinst_LIBRARIES += libtbendpoint.a
+libtbendpoint_a_CPPFLAGS = $(CORE_CPPFLAGS)
+libtbendpoint_a_SOURCES =

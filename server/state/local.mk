@@ -1,1 +1,4 @@
-# server/state/local.mk - build rules for server/state (owned by that component)
+# server/state/local.mk - build rules for server/state
+noinst_LIBRARIES += libtbstate.a
+libtbstate_a_CPPFLAGS = $(CORE_CPPFLAGS)
+libtbstate_a_SOURCES =
