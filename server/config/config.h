@@ -10,6 +10,7 @@
 #ifndef TB_CONFIG_H
 #define TB_CONFIG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
 
@@ -35,7 +36,9 @@ typedef struct tb__config_args {
 void tb__config_args_free(tb__config_args_t *a);
 
 typedef struct tb__config {
-    json_t *merged;   /* the full merged config object (owned) */
+    json_t *merged;   /* the full merged config object (owned); besides Consul's
+                         keys it has "dev_mode" (bool, set only by -dev) and
+                         Tribune's "plugins", "plugin_dir", "plugin_config" */
     json_t *origins;  /* top-level key -> "path" | "command line" | "defaults" (owned) */
 
     /* Typed view of what the core needs (pointers into `merged`). */
@@ -70,6 +73,10 @@ void tb__config_free(tb__config_t *cfg);
 /* Parse a Go duration ("10s", "1m30s", "9.87s", "300ms"; no unit = error).
  * Returns 0 and *ns, or -1. */
 int tb__parse_duration(const char *s, uint64_t *ns);
+
+/* Base64 (standard alphabet, padded) for KV values and the SDK table. */
+char *tb__base64_encode(const void *data, size_t len);
+int tb__base64_decode(const char *s, size_t len, void **out, size_t *outlen);
 
 /* The plugins to load: `plugins` (names or paths) and, with -dev, every
  * bundled plugin. Returns a new JSON array of strings. */

@@ -323,6 +323,16 @@ struct tb_api {
     /* ---- since 1.0: limits the surfaces enforce ---- */
     uint64_t (*kv_max_value_size)(tb_plugin_t *self);
 
+    /* ---- since 1.0: utilities shared with the core ---- */
+    /* Go duration syntax ("10s", "1m30s", "9.87s", "300ms"); no unit is an
+     * error. Returns 0 and *ns, or -1. */
+    int (*parse_duration)(const char *s, uint64_t *ns);
+    /* Standard base64 with padding. encode: malloc'd NUL-terminated string.
+     * decode: 0 with malloc'd *out (NUL-terminated, *outlen excludes it), or
+     * -1 on invalid input. */
+    char *(*base64_encode)(const void *data, size_t len);
+    int (*base64_decode)(const char *s, size_t len, void **out, size_t *outlen);
+
     /* New entries go here, under a "since 1.N" comment. */
 };
 
