@@ -71,7 +71,9 @@ int tb__plugin_check_magic(void *handle, const char *path, const tb_plugin_magic
                            char **err);
 
 /* Load every plugin the config names (tb__config_plugin_list), check magic,
- * call tb_plugin_init. On any failure: -1 and *err is one line
+ * call tb_plugin_init. It must set agent->plugins to the new registry BEFORE
+ * the first tb_plugin_init (api.c's register_* append to agent->plugins).
+ * On any failure: -1 and *err is one line
  * "plugin <path>: <reason>" (the agent prints it and exits 1). */
 int tb__plugins_load(struct tb__agent *agent, tb__plugins_t **out, char **err);
 /* start every plugin's ops.start in load order; -1 + *err on failure. */

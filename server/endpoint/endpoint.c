@@ -1,0 +1,656 @@
+/*
+ * endpoint.c - call lifecycle of the endpoint layer.
+ *
+ * A call is queued and run on a later loop iteration (an idle handle is
+ * armed only while the queue is non-empty), so callbacks never run inside
+ * the call. A read whose index is not past the client's ?index= blocks: it
+ * subscribes to the watch keys of its query and enters a deadline heap (one
+ * uv timer for all waiters). A watch firing or the deadline passing puts it
+ * back on the queue to be re-run; it completes once its data changed or its
+ * time is up. Writes are encoded as commands and applied through the FSM
+ * with the next index (single server until Raft lands), then the watch
+ * registry is flushed, which re-queues exactly the affected waiters.
+ */
+#include "tb_autoconf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "endpoint/endpoint_int.h"
+
+/* ------------------------------------------------------------ utilities */
+
+uint64_t tb__ep_random(tb__endpoint_t *ep)
+{
+    /* xorshift64*: jitter and UUIDs need speed, not secrecy (IDs are not
+     * secrets until ACL tokens, which will read /dev/urandom directly). */
+    uint64_t x = ep->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    ep->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+void tb__ep_uuid(tb__endpoint_t *ep, char out[37])
+{
+    uint8_t b[16];
+    uint64_t a = tb__ep_random(ep), c = tb__ep_random(ep);
+    memcpy(b, &a, 8);
+    memcpy(b + 8, &c, 8);
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+void tb__ep_fail(tb__ep_out_t *out, tb_status_t st, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    out->status = st;
+    free(out->error);
+    out->error = strdup(buf);
+}
+
+static void out_clear(tb__ep_out_t *o)
+{
+    free(o->error);
+    json_decref(o->json);
+    tb__kv_rows_free(&o->rows);
+    memset(o, 0, sizeof *o);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* ------------------------------------------------------------ deadline heap */
+
+static int heap_less(tb_call_t *a, tb_call_t *b) { return a->deadline < b->deadline; }
+
+static void heap_set(tb__endpoint_t *ep, size_t i, tb_call_t *c)
+{
+    ep->heap[i] = c;
+    c->heap_pos = i;
+}
+
+static void heap_up(tb__endpoint_t *ep, size_t i)
+{
+    tb_call_t *c = ep->heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!heap_less(c, ep->heap[p])) break;
+        heap_set(ep, i, ep->heap[p]);
+        i = p;
+    }
+    heap_set(ep, i, c);
+}
+
+static void heap_down(tb__endpoint_t *ep, size_t i)
+{
+    tb_call_t *c = ep->heap[i];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        tb_call_t *best = c;
+        if (l < ep->nheap && heap_less(ep->heap[l], best)) m = l, best = ep->heap[l];
+        if (r < ep->nheap && heap_less(ep->heap[r], best)) m = r, best = ep->heap[r];
+        if (m == i) break;
+        heap_set(ep, i, best);
+        i = m;
+    }
+    heap_set(ep, i, c);
+}
+
+static int heap_push(tb__endpoint_t *ep, tb_call_t *c)
+{
+    if (ep->nheap == ep->capheap) {
+        size_t nc = ep->capheap ? ep->capheap * 2 : 64;
+        tb_call_t **nh = realloc(ep->heap, nc * sizeof(*nh));
+        if (!nh) return -1;
+        ep->heap = nh;
+        ep->capheap = nc;
+    }
+    heap_set(ep, ep->nheap++, c);
+    heap_up(ep, ep->nheap - 1);
+    return 0;
+}
+
+static void heap_remove(tb__endpoint_t *ep, tb_call_t *c)
+{
+    if (!c->deadline) return;
+    size_t i = c->heap_pos;
+    c->deadline = 0;
+    ep->nheap--;
+    if (i == ep->nheap) return;
+    heap_set(ep, i, ep->heap[ep->nheap]);
+    heap_up(ep, i);
+    heap_down(ep, ep->heap[i]->heap_pos);
+}
+
+static void timer_cb(uv_timer_t *t);
+
+static void rearm_timer(tb__endpoint_t *ep)
+{
+    if (ep->closing) return;
+    if (ep->nheap == 0) {
+        uv_timer_stop(&ep->timer);
+        return;
+    }
+    uint64_t now = uv_now(&ep->agent->loop);
+    uint64_t d = ep->heap[0]->deadline;
+    uv_timer_start(&ep->timer, timer_cb, d > now ? d - now : 0, 0);
+}
+
+/* ------------------------------------------------------------ queue */
+
+static void idle_cb(uv_idle_t *h);
+
+static void enqueue(tb__endpoint_t *ep, tb_call_t *c)
+{
+    c->state = CS_QUEUED;
+    c->qnext = NULL;
+    c->qprev = ep->qtail;
+    if (ep->qtail) ep->qtail->qnext = c;
+    else ep->qhead = c;
+    ep->qtail = c;
+    if (!uv_is_active((uv_handle_t *)&ep->idle) && !ep->closing)
+        uv_idle_start(&ep->idle, idle_cb);
+}
+
+static void dequeue(tb__endpoint_t *ep, tb_call_t *c)
+{
+    if (c->qprev) c->qprev->qnext = c->qnext;
+    else ep->qhead = c->qnext;
+    if (c->qnext) c->qnext->qprev = c->qprev;
+    else ep->qtail = c->qprev;
+    c->qnext = c->qprev = NULL;
+}
+
+/* ------------------------------------------------------------ call objects */
+
+static void call_free(tb_call_t *c)
+{
+    tb__endpoint_t *ep = c->ep;
+    if (c->state == CS_BLOCKED) ep->nblocked--;
+    heap_remove(ep, c);
+    if (c->watch) tb__watch_free(c->watch);
+    json_decref(c->args);
+    free(c->key);
+    free(c->sep);
+    free(c->session);
+    free(c->value);
+    free(c->token);
+    free(c->dc);
+    free(c);
+}
+
+static tb_call_t *call_new(tb__endpoint_t *ep, int kind, const tb_query_opts_t *opts,
+                           tb_result_cb cb, void *arg)
+{
+    tb_call_t *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->ep = ep;
+    c->kind = kind;
+    c->cb = cb;
+    c->arg = arg;
+    c->opts.size = sizeof c->opts;
+    if (opts) {
+        /* Copy only the fields this core knows, by the caller's size. */
+        size_t n = opts->size && opts->size < sizeof c->opts ? opts->size : sizeof c->opts;
+        memcpy(&c->opts, opts, n);
+        c->opts.size = sizeof c->opts;
+        if (opts->token && !(c->token = strdup(opts->token))) goto oom;
+        if (opts->datacenter && !(c->dc = strdup(opts->datacenter))) goto oom;
+    }
+    c->opts.token = c->token;
+    c->opts.datacenter = c->dc;
+    return c;
+oom:
+    call_free(c);
+    return NULL;
+}
+
+static void complete(tb_call_t *c, tb__ep_out_t *o)
+{
+    tb__endpoint_t *ep = c->ep;
+    const tb__config_t *cfg = ep->agent->config;
+    tb_result_t r;
+    memset(&r, 0, sizeof r);
+    r.status = o->status;
+    r.error = o->error;
+    r.index = o->index ? o->index : 1; /* never 0: clients would spin */
+    r.known_leader = ep->agent->state != NULL;
+    r.last_contact_ms = 0;
+    r.effective_consistency = c->opts.consistency;
+    r.json = o->json;
+    r.kv = o->rows.v;
+    r.kv_count = o->rows.n;
+    r.applied = o->applied;
+    (void)cfg;
+    c->state = CS_RUNNING;
+    c->cb(c->arg, &r);
+    call_free(c);
+}
+
+/* ------------------------------------------------------------ running */
+
+static void watch_fired(void *arg)
+{
+    tb_call_t *c = arg;
+    /* The registry disarmed the waiter; re-run the query on the queue. */
+    if (c->state == CS_BLOCKED) {
+        c->ep->nblocked--;
+        enqueue(c->ep, c);
+    }
+}
+
+static int subscribe(tb_call_t *c)
+{
+    tb__endpoint_t *ep = c->ep;
+    if (!c->watch) {
+        c->watch = tb__watch_new(ep->agent->watches, watch_fired, c);
+        if (!c->watch) return -1;
+    }
+    if (c->kind == CALL_KV_READ) {
+        if (c->kvr.mode == TB_KV_GET) return tb__watch_on(c->watch, TB__WATCH_KV_KEY, c->key);
+        return tb__watch_on(c->watch, TB__WATCH_KV_PREFIX, c->key);
+    }
+    return c->method->watch(c->watch, c->args);
+}
+
+static void run_kv_read(tb_call_t *c, tb__ep_out_t *o)
+{
+    tb__state_t *st = c->ep->agent->state;
+    int rc;
+    o->blockable = 1;
+    switch (c->kvr.mode) {
+    case TB_KV_GET:
+        rc = tb__state_kv_get(st, c->key, &o->rows, &o->index);
+        break;
+    case TB_KV_RECURSE:
+        rc = tb__state_kv_list(st, c->key, &o->rows, &o->index);
+        break;
+    case TB_KV_KEYS:
+        rc = tb__state_kv_keys(st, c->key, c->sep, &o->json, &o->index);
+        break;
+    default:
+        tb__ep_fail(o, TB_BAD_REQUEST, "Unknown KV read mode");
+        return;
+    }
+    if (rc != 0) {
+        tb__ep_fail(o, TB_INTERNAL, "state store read failed");
+        return;
+    }
+    if (c->kvr.mode == TB_KV_KEYS) {
+        /* Consul: 404 for an empty non-root listing, [] at the root. */
+        if (json_array_size(o->json) == 0 && c->key[0]) o->status = TB_NOT_FOUND;
+    } else if (o->rows.n == 0) {
+        o->status = TB_NOT_FOUND;
+    }
+}
+
+void tb__ep_apply(tb__endpoint_t *ep, tb__buf_t *cmd, tb__ep_out_t *out)
+{
+    tb__agent_t *a = ep->agent;
+    uint64_t last = tb__state_last_index(a->state);
+    uint64_t idx = (ep->applied_index > last ? ep->applied_index : last) + 1;
+    tb__apply_result_t ar;
+    memset(&ar, 0, sizeof ar);
+    tb__fsm_apply(a->state, idx, cmd->data, cmd->len, &ar);
+    ep->applied_index = idx;
+    out->status = ar.status;
+    out->error = ar.error;
+    ar.error = NULL;
+    out->applied = ar.applied;
+    if (!out->json) {
+        out->json = ar.json;
+        ar.json = NULL;
+    }
+    out->index = idx;
+    tb__apply_result_clear(&ar);
+    /* Wake only the waiters whose data changed: they re-run on the queue. */
+    tb__watch_flush(a->watches);
+}
+
+static void run_kv_write(tb_call_t *c, tb__ep_out_t *o)
+{
+    tb__endpoint_t *ep = c->ep;
+    const tb_kv_write_t *w = &c->kvw;
+    if (w->verb != TB_KV_DELETE_TREE && (!w->key || !w->key[0])) {
+        tb__ep_fail(o, TB_BAD_REQUEST, "Missing key name");
+        return;
+    }
+    if (w->value_len > ep->agent->config->kv_max_value_size) {
+        tb__ep_fail(o, TB_TOO_LARGE, "Value exceeds %llu byte limit",
+                    (unsigned long long)ep->agent->config->kv_max_value_size);
+        return;
+    }
+    if ((w->verb == TB_KV_LOCK || w->verb == TB_KV_UNLOCK) && (!w->session || !w->session[0])) {
+        tb__ep_fail(o, TB_BAD_REQUEST, "Missing session");
+        return;
+    }
+    if ((unsigned)w->verb > TB_KV_DELETE_CAS) {
+        tb__ep_fail(o, TB_BAD_REQUEST, "Unknown KV verb");
+        return;
+    }
+    tb__buf_t cmd = {0};
+    if (tb__cmd_encode_kv(w, wall_ms(), &cmd) != 0) {
+        tb__ep_fail(o, TB_INTERNAL, "cannot encode command");
+        tb__buf_free(&cmd);
+        return;
+    }
+    tb__ep_apply(ep, &cmd, o);
+    tb__buf_free(&cmd);
+}
+
+static void run_call(tb_call_t *c)
+{
+    tb__endpoint_t *ep = c->ep;
+    tb__agent_t *a = ep->agent;
+    tb__ep_out_t o;
+    memset(&o, 0, sizeof o);
+
+    if (ep->closing) {
+        tb__ep_fail(&o, TB_UNAVAILABLE, "agent is shutting down");
+        complete(c, &o);
+        out_clear(&o);
+        return;
+    }
+    if (c->dc && c->dc[0] && strcmp(c->dc, a->config->datacenter) != 0) {
+        tb__ep_fail(&o, TB_NO_PATH, "No path to datacenter");
+        complete(c, &o);
+        out_clear(&o);
+        return;
+    }
+    int needs_state = c->kind != CALL_GENERIC || c->method->needs_state;
+    if (needs_state && !a->state) {
+        tb__ep_fail(&o, TB_NO_LEADER, "No cluster leader");
+        complete(c, &o);
+        out_clear(&o);
+        return;
+    }
+    /* ACL enforcement point: every surface passes here with the request's
+     * token. Allow-all until the ACL issue lands. */
+
+    if (c->kind == CALL_KV_WRITE) {
+        run_kv_write(c, &o);
+    } else if (c->kind == CALL_KV_READ) {
+        run_kv_read(c, &o);
+    } else if (c->method->write) {
+        tb__buf_t cmd = {0};
+        c->method->run(ep, c->args, &o, &cmd);
+        if (o.status == TB_OK && cmd.len) tb__ep_apply(ep, &cmd, &o);
+        tb__buf_free(&cmd);
+    } else {
+        c->method->run(ep, c->args, &o, NULL);
+    }
+
+    int may_block = o.blockable && (o.status == TB_OK || o.status == TB_NOT_FOUND) &&
+                    c->opts.min_index && !c->timed_out &&
+                    (o.index ? o.index : 1) <= c->opts.min_index;
+    if (may_block && subscribe(c) == 0) {
+        if (!c->deadline) {
+            const tb__config_t *cfg = a->config;
+            uint64_t wait = c->opts.wait_ms ? c->opts.wait_ms : cfg->default_query_time_ms;
+            if (wait > cfg->max_query_time_ms) wait = cfg->max_query_time_ms;
+            /* Consul adds up to wait/16 of jitter so waiters that started
+             * together do not all return together. */
+            uint64_t jit = wait / 16 ? tb__ep_random(ep) % (wait / 16) : 0;
+            c->deadline = uv_now(&a->loop) + wait + jit;
+            if (c->deadline == 0) c->deadline = 1;
+            if (heap_push(ep, c) != 0) {
+                c->deadline = 0;
+                complete(c, &o);
+                out_clear(&o);
+                return;
+            }
+            rearm_timer(ep);
+        }
+        c->state = CS_BLOCKED;
+        ep->nblocked++;
+        out_clear(&o);
+        return;
+    }
+    complete(c, &o);
+    out_clear(&o);
+}
+
+static void idle_cb(uv_idle_t *h)
+{
+    tb__endpoint_t *ep = h->data;
+    /* Run what is queued now; calls queued by callbacks wait for the next
+     * turn so the loop keeps serving I/O under load. */
+    tb_call_t *last = ep->qtail;
+    while (ep->qhead) {
+        tb_call_t *c = ep->qhead;
+        int was_last = c == last;
+        dequeue(ep, c);
+        run_call(c);
+        if (was_last) break;
+    }
+    if (!ep->qhead) uv_idle_stop(&ep->idle);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    tb__endpoint_t *ep = t->data;
+    uint64_t now = uv_now(&ep->agent->loop);
+    while (ep->nheap && ep->heap[0]->deadline <= now) {
+        tb_call_t *c = ep->heap[0];
+        heap_remove(ep, c);
+        c->timed_out = 1;
+        if (c->watch) {
+            tb__watch_free(c->watch);
+            c->watch = NULL;
+        }
+        if (c->state == CS_BLOCKED) {
+            ep->nblocked--;
+            enqueue(ep, c);
+        }
+    }
+    rearm_timer(ep);
+}
+
+/* ------------------------------------------------------------ session TTLs */
+
+static void ttl_sweep(uv_timer_t *t);
+
+void tb__ep_ttl_set(tb__endpoint_t *ep, const char *id, uint64_t ttl_ms)
+{
+    tb__ep_ttl_drop(ep, id);
+    tb__ttl_t *n = realloc(ep->ttls, (ep->nttls + 1) * sizeof *n);
+    if (!n) return;
+    ep->ttls = n;
+    char *cid = strdup(id);
+    if (!cid) return;
+    /* Consul invalidates a session only after 2x its TTL. */
+    ep->ttls[ep->nttls++] = (tb__ttl_t){cid, ttl_ms, uv_now(&ep->agent->loop) + 2 * ttl_ms};
+    if (!uv_is_active((uv_handle_t *)&ep->ttl_timer) && !ep->closing)
+        uv_timer_start(&ep->ttl_timer, ttl_sweep, 1000, 1000);
+}
+
+int tb__ep_ttl_renew(tb__endpoint_t *ep, const char *id)
+{
+    for (size_t i = 0; i < ep->nttls; i++)
+        if (strcmp(ep->ttls[i].id, id) == 0) {
+            ep->ttls[i].deadline = uv_now(&ep->agent->loop) + 2 * ep->ttls[i].ttl_ms;
+            return 1;
+        }
+    return 0;
+}
+
+void tb__ep_ttl_drop(tb__endpoint_t *ep, const char *id)
+{
+    for (size_t i = 0; i < ep->nttls; i++)
+        if (strcmp(ep->ttls[i].id, id) == 0) {
+            free(ep->ttls[i].id);
+            ep->ttls[i] = ep->ttls[--ep->nttls];
+            return;
+        }
+}
+
+static void ttl_done(void *arg, const tb_result_t *r) { (void)arg; (void)r; }
+
+static void ttl_sweep(uv_timer_t *t)
+{
+    tb__endpoint_t *ep = t->data;
+    uint64_t now = uv_now(&ep->agent->loop);
+    for (size_t i = 0; i < ep->nttls;) {
+        if (ep->ttls[i].deadline > now) {
+            i++;
+            continue;
+        }
+        tb__log(&ep->agent->log, TB_LOG_INFO, "session", "session %s expired (TTL %llums)",
+                ep->ttls[i].id, (unsigned long long)ep->ttls[i].ttl_ms);
+        json_t *args = json_pack("{s:s}", "ID", ep->ttls[i].id);
+        tb__endpoint_call(ep, "Session.Destroy", args, NULL, ttl_done, NULL);
+        json_decref(args);
+        free(ep->ttls[i].id);
+        ep->ttls[i] = ep->ttls[--ep->nttls];
+    }
+    if (ep->nttls == 0) uv_timer_stop(&ep->ttl_timer);
+}
+
+/* ------------------------------------------------------------ public API */
+
+tb__endpoint_t *tb__endpoint_new(tb__agent_t *agent)
+{
+    tb__endpoint_t *ep = calloc(1, sizeof *ep);
+    if (!ep) return NULL;
+    ep->agent = agent;
+    uv_idle_init(&agent->loop, &ep->idle);
+    ep->idle.data = ep;
+    uv_timer_init(&agent->loop, &ep->timer);
+    ep->timer.data = ep;
+    uv_timer_init(&agent->loop, &ep->ttl_timer);
+    ep->ttl_timer.data = ep;
+    uint64_t seed = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (read(fd, &seed, sizeof seed) != (ssize_t)sizeof seed) seed = 0;
+        close(fd);
+    }
+    if (!seed) seed = (uint64_t)wall_ms() ^ ((uint64_t)getpid() << 32);
+    ep->rng = seed | 1;
+    return ep;
+}
+
+void tb__endpoint_shutdown(tb__endpoint_t *ep)
+{
+    if (!ep || ep->closing) return;
+    ep->closing = 1;
+    /* Blocked waiters answer now (shutting down); queued calls too. */
+    while (ep->nheap) {
+        tb_call_t *c = ep->heap[0];
+        heap_remove(ep, c);
+        if (c->state == CS_BLOCKED) {
+            ep->nblocked--;
+            enqueue(ep, c);
+        }
+    }
+    while (ep->qhead) {
+        tb_call_t *c = ep->qhead;
+        dequeue(ep, c);
+        run_call(c);
+    }
+    uv_idle_stop(&ep->idle);
+    uv_timer_stop(&ep->timer);
+    uv_timer_stop(&ep->ttl_timer);
+    uv_close((uv_handle_t *)&ep->idle, NULL);
+    uv_close((uv_handle_t *)&ep->timer, NULL);
+    uv_close((uv_handle_t *)&ep->ttl_timer, NULL);
+}
+
+void tb__endpoint_free(tb__endpoint_t *ep)
+{
+    if (!ep) return;
+    while (ep->qhead) {
+        tb_call_t *c = ep->qhead;
+        dequeue(ep, c);
+        call_free(c);
+    }
+    free(ep->heap);
+    for (size_t i = 0; i < ep->nttls; i++) free(ep->ttls[i].id);
+    free(ep->ttls);
+    free(ep);
+}
+
+tb_call_t *tb__endpoint_call(tb__endpoint_t *ep, const char *method, json_t *args,
+                             const tb_query_opts_t *opts, tb_result_cb cb, void *arg)
+{
+    tb_call_t *c = call_new(ep, CALL_GENERIC, opts, cb, arg);
+    if (!c) return NULL;
+    /* Unknown methods get a method that completes with a clear error. */
+    c->method = tb__ep_method(method);
+    c->args = args ? json_incref(args) : json_object();
+    enqueue(ep, c);
+    return c;
+}
+
+tb_call_t *tb__endpoint_kv_read(tb__endpoint_t *ep, const tb_kv_read_t *req,
+                                const tb_query_opts_t *opts, tb_result_cb cb, void *arg)
+{
+    tb_call_t *c = call_new(ep, CALL_KV_READ, opts, cb, arg);
+    if (!c) return NULL;
+    c->kvr.size = sizeof c->kvr;
+    c->kvr.mode = req->mode;
+    c->key = strdup(req->key ? req->key : "");
+    c->sep = (req->mode == TB_KV_KEYS && req->separator) ? strdup(req->separator) : NULL;
+    if (!c->key || (req->mode == TB_KV_KEYS && req->separator && !c->sep)) {
+        call_free(c);
+        return NULL;
+    }
+    c->kvr.key = c->key;
+    c->kvr.separator = c->sep;
+    enqueue(ep, c);
+    return c;
+}
+
+tb_call_t *tb__endpoint_kv_write(tb__endpoint_t *ep, const tb_kv_write_t *req,
+                                 const tb_query_opts_t *opts, tb_result_cb cb, void *arg)
+{
+    tb_call_t *c = call_new(ep, CALL_KV_WRITE, opts, cb, arg);
+    if (!c) return NULL;
+    c->kvw = *req;
+    c->kvw.size = sizeof c->kvw;
+    c->key = strdup(req->key ? req->key : "");
+    c->session = req->session ? strdup(req->session) : NULL;
+    if (req->value_len) {
+        c->value = malloc(req->value_len);
+        if (c->value) memcpy(c->value, req->value, req->value_len);
+    }
+    if (!c->key || (req->session && !c->session) || (req->value_len && !c->value)) {
+        call_free(c);
+        return NULL;
+    }
+    c->kvw.key = c->key;
+    c->kvw.session = c->session;
+    c->kvw.value = c->value;
+    enqueue(ep, c);
+    return c;
+}
+
+void tb__endpoint_cancel(tb_call_t *c)
+{
+    if (!c || c->state == CS_RUNNING) return;
+    if (c->state == CS_QUEUED) dequeue(c->ep, c);
+    call_free(c);
+}
+
+size_t tb__endpoint_waiting(const tb__endpoint_t *ep) { return ep->nblocked; }

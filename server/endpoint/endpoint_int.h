@@ -1,0 +1,116 @@
+/*
+ * endpoint_int.h - internals shared by the endpoint layer's files:
+ * endpoint.c (call lifecycle, blocking queries, deadlines), methods.c
+ * (the method table: catalog, health, session, status, agent) and
+ * normalize.c (case-insensitive request bodies -> canonical JSON).
+ */
+#ifndef TB_ENDPOINT_INT_H
+#define TB_ENDPOINT_INT_H
+
+#include <uv.h>
+#include "endpoint/endpoint.h"
+#include "state/state.h"
+#include "state/watch.h"
+
+struct tb__agent;
+
+enum { CALL_GENERIC = 0, CALL_KV_READ = 1, CALL_KV_WRITE = 2 };
+enum { CS_QUEUED = 0, CS_BLOCKED = 1, CS_RUNNING = 2 };
+
+/* What a method handler produces. */
+typedef struct tb__ep_out {
+    tb_status_t status;
+    char *error;        /* malloc'd */
+    json_t *json;       /* owned */
+    uint64_t index;
+    int applied;
+    tb__kv_rows_t rows; /* KV reads */
+    int blockable;      /* 1 when the result may be waited on */
+} tb__ep_out_t;
+
+typedef struct tb__method {
+    const char *name;
+    /* ACL resource checked before running ("node", "service", "key",
+     * "session", "agent", "operator" or NULL); allow-all until ACLs land. */
+    const char *acl_resource;
+    int needs_state; /* refused with "No cluster leader" on a client without servers */
+    int write;
+    /* Reads: fill out (json + index). Writes: encode a command into cmd,
+     * or fill out directly (no state change). */
+    void (*run)(tb__endpoint_t *ep, const json_t *args, tb__ep_out_t *out, tb__buf_t *cmd);
+    /* Blocking: subscribe the waiter to the keys this query depends on. */
+    int (*watch)(tb__watch_t *w, const json_t *args);
+} tb__method_t;
+
+struct tb_call {
+    tb__endpoint_t *ep;
+    int kind;
+    int state;
+    const tb__method_t *method;
+    json_t *args;
+    tb_kv_read_t kvr;
+    tb_kv_write_t kvw;
+    char *key, *sep, *session;
+    void *value;
+    tb_query_opts_t opts;
+    char *token, *dc;
+    tb_result_cb cb;
+    void *arg;
+    int timed_out;
+    uint64_t deadline;   /* loop ms; 0 = not in the heap */
+    size_t heap_pos;
+    tb__watch_t *watch;
+    tb_call_t *qnext, *qprev;
+};
+
+typedef struct tb__ttl {
+    char *id;
+    uint64_t ttl_ms;
+    uint64_t deadline;
+} tb__ttl_t;
+
+struct tb__endpoint {
+    struct tb__agent *agent;
+    uv_idle_t idle;
+    uv_timer_t timer;      /* earliest blocking deadline */
+    uv_timer_t ttl_timer;  /* session TTL sweep */
+    tb_call_t *qhead, *qtail;
+    tb_call_t **heap;
+    size_t nheap, capheap;
+    size_t nblocked;
+    uint64_t rng;
+    uint64_t applied_index;
+    tb__ttl_t *ttls;
+    size_t nttls;
+    int closing;
+};
+
+/* endpoint.c */
+uint64_t tb__ep_random(tb__endpoint_t *ep);
+/* Apply a command built by a write method (dev/single server: directly
+ * through the FSM with the next index). */
+void tb__ep_apply(tb__endpoint_t *ep, tb__buf_t *cmd, tb__ep_out_t *out);
+void tb__ep_fail(tb__ep_out_t *out, tb_status_t st, const char *fmt, ...) TB_PRINTF(3, 4);
+/* Session TTL bookkeeping (methods.c -> endpoint.c). */
+void tb__ep_ttl_set(tb__endpoint_t *ep, const char *id, uint64_t ttl_ms);
+int tb__ep_ttl_renew(tb__endpoint_t *ep, const char *id);
+void tb__ep_ttl_drop(tb__endpoint_t *ep, const char *id);
+
+/* methods.c */
+const tb__method_t *tb__ep_method(const char *name);
+
+/* normalize.c */
+/* Case- and underscore-insensitive member lookup ("serviceid" == "ServiceID"
+ * == "service_id"). */
+json_t *tb__jget(const json_t *obj, const char *name);
+const char *tb__jstr(const json_t *obj, const char *name);
+/* Canonical catalog register / deregister / session bodies, or NULL with
+ * *err (malloc'd) for a 400. */
+json_t *tb__norm_register(const json_t *in, const char *dc, char **err);
+json_t *tb__norm_deregister(const json_t *in, const char *dc, char **err);
+/* Lowercase every key, recursively (check definitions for plugins). */
+json_t *tb__lowercase_keys(const json_t *in);
+/* RFC 4122 v4 UUID from the endpoint's PRNG seeded from /dev/urandom. */
+void tb__ep_uuid(tb__endpoint_t *ep, char out[37]);
+
+#endif
