@@ -34,8 +34,10 @@ typedef struct tb__agent {
     int exit_code;
 } tb__agent_t;
 
-/* Run the agent with a built configuration (takes ownership of cfg and
- * args). Returns the process exit status. */
+/* Run the agent with a built configuration. Takes ownership of cfg and of
+ * args, which must be malloc'd: the agent keeps args for SIGHUP reloads and
+ * finally frees it with tb__config_args_free(args) then free(args).
+ * Returns the process exit status. */
 int tb__agent_run(tb__config_t *cfg, tb__config_args_t *args);
 
 /* Version facts shared by `tribune version`, /v1/agent/self and the banner. */

@@ -2,3 +2,5 @@
 noinst_LIBRARIES += libtbagent.a
 libtbagent_a_CPPFLAGS = $(CORE_CPPFLAGS)
 libtbagent_a_SOURCES =
+libtbagent_a_SOURCES += server/agent/agent.h server/agent/agent.c \
+	server/agent/checks.h server/agent/checks.c server/agent/log.h

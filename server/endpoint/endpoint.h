@@ -33,6 +33,9 @@ tb_call_t *tb__endpoint_kv_write(tb__endpoint_t *ep, const tb_kv_write_t *req,
 /* The callback of a cancelled call never runs. Safe on any pending call. */
 void tb__endpoint_cancel(tb_call_t *call);
 
+/* Lowercase every key, recursively (check definitions handed to plugins). */
+json_t *tb__lowercase_keys(const json_t *in);
+
 /* Number of calls blocked in a query (metrics, tests). */
 size_t tb__endpoint_waiting(const tb__endpoint_t *ep);
 

@@ -108,8 +108,6 @@ const char *tb__jstr(const json_t *obj, const char *name);
  * *err (malloc'd) for a 400. */
 json_t *tb__norm_register(const json_t *in, const char *dc, char **err);
 json_t *tb__norm_deregister(const json_t *in, const char *dc, char **err);
-/* Lowercase every key, recursively (check definitions for plugins). */
-json_t *tb__lowercase_keys(const json_t *in);
 /* RFC 4122 v4 UUID from the endpoint's PRNG seeded from /dev/urandom. */
 void tb__ep_uuid(tb__endpoint_t *ep, char out[37]);
 
