@@ -4,3 +4,10 @@ libtbendpoint_a_CPPFLAGS = $(CORE_CPPFLAGS)
 libtbendpoint_a_SOURCES =
 libtbendpoint_a_SOURCES += server/endpoint/endpoint.h server/endpoint/endpoint_int.h \
 	server/endpoint/endpoint.c server/endpoint/methods.c server/endpoint/normalize.c
+
+check_PROGRAMS += server/endpoint/tests/test_endpoint
+TESTS += server/endpoint/tests/test_endpoint
+server_endpoint_tests_test_endpoint_SOURCES = server/endpoint/tests/test_endpoint.c
+server_endpoint_tests_test_endpoint_CPPFLAGS = $(UNIT_CPPFLAGS)
+server_endpoint_tests_test_endpoint_LDADD = $(CORE_LIBS) $(CUNIT_LIBS)
+server_endpoint_tests_test_endpoint_DEPENDENCIES = $(CORE_ARCHIVES)
