@@ -19,19 +19,20 @@ TB_LOADER_TEST_PLUGINS = \
 	server/plugin/tests/bad_noinit.la \
 	server/plugin/tests/bad_initfail.la \
 	server/plugin/tests/bad_undefined.la \
-	server/plugin/tests/good_plugin.la
+	server/plugin/tests/good_plugin.la \
+	server/plugin/tests/good2_plugin.la
 check_LTLIBRARIES += $(TB_LOADER_TEST_PLUGINS)
 server_plugin_tests_bad_nomagic_la_SOURCES = server/plugin/tests/bad_nomagic.c
 server_plugin_tests_bad_nomagic_la_LDFLAGS = $(TB_TEST_MODULE_FLAGS)
-server_plugin_tests_bad_product_la_SOURCES = server/plugin/tests/bad_product.c server/plugin/tests/bad_magic.h
+server_plugin_tests_bad_product_la_SOURCES = server/plugin/tests/bad_product.c
 server_plugin_tests_bad_product_la_LDFLAGS = $(TB_TEST_MODULE_FLAGS)
-server_plugin_tests_bad_major_la_SOURCES = server/plugin/tests/bad_major.c server/plugin/tests/bad_magic.h
+server_plugin_tests_bad_major_la_SOURCES = server/plugin/tests/bad_major.c
 server_plugin_tests_bad_major_la_LDFLAGS = $(TB_TEST_MODULE_FLAGS)
-server_plugin_tests_bad_minor_la_SOURCES = server/plugin/tests/bad_minor.c server/plugin/tests/bad_magic.h
+server_plugin_tests_bad_minor_la_SOURCES = server/plugin/tests/bad_minor.c
 server_plugin_tests_bad_minor_la_LDFLAGS = $(TB_TEST_MODULE_FLAGS)
-server_plugin_tests_bad_sizes_la_SOURCES = server/plugin/tests/bad_sizes.c server/plugin/tests/bad_magic.h
+server_plugin_tests_bad_sizes_la_SOURCES = server/plugin/tests/bad_sizes.c
 server_plugin_tests_bad_sizes_la_LDFLAGS = $(TB_TEST_MODULE_FLAGS)
-server_plugin_tests_bad_shortmagic_la_SOURCES = server/plugin/tests/bad_shortmagic.c server/plugin/tests/bad_magic.h
+server_plugin_tests_bad_shortmagic_la_SOURCES = server/plugin/tests/bad_shortmagic.c
 server_plugin_tests_bad_shortmagic_la_LDFLAGS = $(TB_TEST_MODULE_FLAGS)
 server_plugin_tests_bad_noinit_la_SOURCES = server/plugin/tests/bad_noinit.c
 server_plugin_tests_bad_noinit_la_LDFLAGS = $(TB_TEST_MODULE_FLAGS)
@@ -44,6 +45,11 @@ server_plugin_tests_bad_undefined_la_LDFLAGS = -module -avoid-version -shared -r
 server_plugin_tests_good_plugin_la_SOURCES = server/plugin/tests/good_plugin.c
 server_plugin_tests_good_plugin_la_LDFLAGS = $(TB_TEST_MODULE_FLAGS)
 server_plugin_tests_good_plugin_la_LIBADD = $(JANSSON_LIBS)
+# The same source as a second plugin ("good2"), to see start/stop order.
+server_plugin_tests_good2_plugin_la_SOURCES = server/plugin/tests/good_plugin.c
+server_plugin_tests_good2_plugin_la_CPPFLAGS = $(AM_CPPFLAGS) -DGOOD_NAME='"good2"' -DGOOD_KEY='"good2_probe"'
+server_plugin_tests_good2_plugin_la_LDFLAGS = $(TB_TEST_MODULE_FLAGS)
+server_plugin_tests_good2_plugin_la_LIBADD = $(JANSSON_LIBS)
 
 check_PROGRAMS += server/plugin/tests/test_loader
 TESTS += server/plugin/tests/test_loader
