@@ -264,12 +264,33 @@ static void test_init_fails(void)
                    "missing (this plugin always fails)");
 }
 
+/* Copy the file at `from` to `to` (test helper). */
+static int copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    int ok = in && out;
+    char buf[8192];
+    size_t n;
+    while (ok && (n = fread(buf, 1, sizeof(buf), in)) > 0) ok = fwrite(buf, 1, n, out) == n;
+    if (in) fclose(in);
+    if (out && fclose(out) != 0) ok = 0;
+    return ok ? 0 : -1;
+}
+
 static void test_duplicate_name(void)
 {
-    /* the same plugin through its .la (libltdl finds .libs/good_plugin.so) */
-    expect_refusal("[\"" SO("good_plugin") "\", \"" TB_TEST_LA_DIR "/good_plugin.la\"]", NULL,
-                   "plugin " TB_TEST_LA_DIR "/good_plugin.la: a plugin named \"good\" is "
-                   "already loaded from " SO("good_plugin"));
+    /* another file whose magic block also says "good" */
+    char dir[] = "/tmp/tb_test_dup_XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char copy[64], plugins[256], want[512];
+    snprintf(copy, sizeof(copy), "%s/copy_of_good.so", dir);
+    CU_ASSERT_EQUAL_FATAL(copy_file(SO("good_plugin"), copy), 0);
+    snprintf(plugins, sizeof(plugins), "[\"good_plugin\", \"%s\"]", copy);
+    snprintf(want, sizeof(want),
+             "plugin %s: a plugin named \"good\" is already loaded from " SO("good_plugin"), copy);
+    expect_refusal(plugins, NULL, want);
+    unlink(copy);
+    rmdir(dir);
 }
 
 static void test_section_not_object(void)
@@ -395,10 +416,12 @@ static void test_start_failure(void)
 static void test_order(void)
 {
     fixture_t fx;
-    fx_init(&fx, "[\"good_plugin\", \"" SO("good2_plugin") "\"]", NULL);
+    /* good2 through its libtool archive: libltdl finds .libs/good2_plugin.so */
+    fx_init(&fx, "[\"good_plugin\", \"" TB_TEST_LA_DIR "/good2_plugin.la\"]", NULL);
     CU_ASSERT_EQUAL_FATAL(fx_load(&fx), 0);
     CU_ASSERT_EQUAL_FATAL(fx.plugins->n, 2);
     CU_ASSERT_STRING_EQUAL(fx.plugins->list[1]->name, "good2");
+    CU_ASSERT_STRING_EQUAL(fx.plugins->list[1]->path, TB_TEST_LA_DIR "/good2_plugin.la");
     /* an absent section is an empty object */
     CU_ASSERT(json_is_object(fx.plugins->list[1]->config));
     CU_ASSERT_EQUAL(json_object_size(fx.plugins->list[1]->config), 0);
