@@ -289,8 +289,7 @@ out:
     int rc = a->exit_code;
     free(advertise);
     tb__config_free(a->config);
-    tb__config_args_free(a->args);
-    free(a->args);
+    tb__config_args_free(a->args); /* frees the struct too */
     free(a);
     return rc;
 }

@@ -35,8 +35,8 @@ typedef struct tb__agent {
 } tb__agent_t;
 
 /* Run the agent with a built configuration. Takes ownership of cfg and of
- * args, which must be malloc'd: the agent keeps args for SIGHUP reloads and
- * finally frees it with tb__config_args_free(args) then free(args).
+ * args (from tb__config_args_new): the agent keeps args for SIGHUP reloads
+ * and finally frees them with tb__config_args_free(args).
  * Returns the process exit status. */
 int tb__agent_run(tb__config_t *cfg, tb__config_args_t *args);
 
