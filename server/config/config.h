@@ -31,8 +31,14 @@ typedef struct tb__config_args {
     size_t nsrcs;
     int dev;          /* -dev */
     json_t *flags;    /* config keys set by flags (-node -> node_name ...), owned */
+    int no_persist;   /* `tribune validate`: never create data_dir or node-id */
 } tb__config_args_t;
 
+/* A zeroed, heap-allocated args value with an empty `flags` object. */
+tb__config_args_t *tb__config_args_new(void);
+/* Append a -config-file/-config-dir source (path copied). 0 or -1 (ENOMEM). */
+int tb__config_args_add_src(tb__config_args_t *a, tb__config_src_kind_t kind, const char *path);
+/* Free the sources, the flags and `a` itself (it came from tb__config_args_new). */
 void tb__config_args_free(tb__config_args_t *a);
 
 typedef struct tb__config {
