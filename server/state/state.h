@@ -44,7 +44,19 @@ enum tb__cmd_type {
  * reads the clock (lock-delay, session timestamps). */
 int tb__cmd_encode_kv(const tb_kv_write_t *op, int64_t now_ms, tb__buf_t *out);
 /* For REGISTER, DEREGISTER, SESSION: body is the normalized JSON described
- * in state.c (PascalCase keys as Consul's structs). */
+ * below (PascalCase keys as Consul's structs). NOOP: body may be NULL.
+ *   REGISTER   {Node, Address, ID, Datacenter, TaggedAddresses{}, NodeMeta{},
+ *               SkipNodeUpdate, Service{ID, Service, Tags[], Address, Port,
+ *               Meta{}, TaggedAddresses{}, Weights{}, EnableTagOverride},
+ *               Check{Node, CheckID, Name, Status, Notes, Output, ServiceID,
+ *               Type, Interval, Timeout, Definition{}}, Checks[Check...]}
+ *               CheckID defaults to Name, Status to "critical".
+ *   DEREGISTER {Node, ServiceID?, CheckID?}: ServiceID wins; neither = node.
+ *   SESSION    {Op:"create", Session:{ID (chosen by the proposer), Name, Node,
+ *               LockDelay (ns), Behavior, TTL, NodeChecks[], ServiceChecks
+ *               [{ID, Namespace}]}} or {Op:"destroy", Session:{ID}}.
+ * Node and service names compare case-insensitively (as Consul); keys, IDs
+ * and check IDs exactly. */
 int tb__cmd_encode_json(uint8_t type, const json_t *body, int64_t now_ms, tb__buf_t *out);
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -69,8 +81,11 @@ void tb__apply_result_clear(tb__apply_result_t *r);
 
 /* Apply one command at `index` (> last index). Deterministic, in one SQLite
  * transaction: either all of it or nothing. Notifies watches (pending until
- * tb__watch_flush). Always fills *res; returns 0, or -1 only when the command
- * could not be decoded (res->status TB_INTERNAL). */
+ * tb__watch_flush) only when it commits. Always fills *res; returns 0, or -1
+ * only when the command could not be decoded (res->status TB_INTERNAL).
+ * Also -1 (TB_INTERNAL, nothing changed) when index <= last index or SQLite
+ * fails. A deterministic refusal (TB_BAD_REQUEST: unknown session, missing
+ * node ...) returns 0, changes nothing but still moves the last index. */
 int tb__fsm_apply(tb__state_t *st, uint64_t index, const void *cmd, size_t len,
                   tb__apply_result_t *res);
 
@@ -116,5 +131,10 @@ json_t *tb__state_checks_in_state(tb__state_t *st, const char *state, uint64_t *
 json_t *tb__state_session_get(tb__state_t *st, const char *id, uint64_t *index);   /* [] or [S] */
 json_t *tb__state_session_list(tb__state_t *st, uint64_t *index);
 json_t *tb__state_node_sessions(tb__state_t *st, const char *node, uint64_t *index);
+/* For the endpoint layer's TTL timers (renewal and expiry are not commands):
+ * [{"ID":..,"TTL":"15s"}] for every session with a TTL, sorted by ID, e.g. to
+ * re-arm timers after a restore or on becoming leader. Expire one by
+ * proposing a SESSION {Op:"destroy"}. NULL on internal error. */
+json_t *tb__state_session_ttls(tb__state_t *st);
 
 #endif

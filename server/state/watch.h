@@ -22,6 +22,7 @@ typedef enum tb__watch_kind {
     TB__WATCH_KV_PREFIX = 2, /* fired by any write to a key starting with name ("" = all) */
     TB__WATCH_SERVICE = 3,   /* service name: its instances, tags or checks changed */
     TB__WATCH_NODE = 4,      /* node name: node, its services or checks changed */
+    /* (SERVICE and NODE names match ASCII case-insensitively, as the store's) */
     TB__WATCH_SESSION = 5    /* session id */
 } tb__watch_kind_t;
 
