@@ -1,1 +1,9 @@
-int main(void){return 0;}
+/*
+ * main.c - the `tribune` binary: everything is a subcommand (server/cli/).
+ */
+#include "cli/cli.h"
+
+int main(int argc, char **argv)
+{
+    return tb__cli_main(argc, argv);
+}

@@ -1,4 +1,24 @@
 # server/cli/local.mk - build rules for server/cli
 noinst_LIBRARIES += libtbcli.a
 libtbcli_a_CPPFLAGS = $(CORE_CPPFLAGS)
-libtbcli_a_SOURCES =
+libtbcli_a_SOURCES = \
+	server/cli/cli.c \
+	server/cli/cli.h \
+	server/cli/cli_int.h \
+	server/cli/agent_cmd.c \
+	server/cli/flags.c \
+	server/cli/http.c \
+	server/cli/kv.c \
+	server/cli/catalog.c \
+	server/cli/members.c
+
+# Unit tests of the parser and formatters; the commands themselves are
+# exercised end to end by the regress suite.
+check_PROGRAMS += server/cli/tests/test_cli
+TESTS += server/cli/tests/test_cli
+server_cli_tests_test_cli_SOURCES = server/cli/tests/test_cli.c
+server_cli_tests_test_cli_CPPFLAGS = $(UNIT_CPPFLAGS)
+server_cli_tests_test_cli_LDADD = libtbcli.a libtbconfig.a $(JANSSON_LIBS) $(CURL_LIBS) \
+	$(UV_LIBS) $(CUNIT_LIBS)
+
+dist_man1_MANS = doc/tribune.1
