@@ -34,7 +34,7 @@ server_state_tests_test_session_LDADD = $(TB_STATE_TEST_LDADD)
 
 # libFuzzer target for command decoding + apply; not part of `make all`.
 #   make fuzz-state && ./server/state/tests/fuzz_cmd -max_total_time=60 corpus/
-FUZZ_CC = clang
+TB_STATE_FUZZ_CC = clang
 TB_STATE_FUZZ_FLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined
 EXTRA_DIST += server/state/tests/fuzz_cmd.c
@@ -42,5 +42,5 @@ CLEANFILES += server/state/tests/fuzz_cmd
 .PHONY: fuzz-state
 fuzz-state: $(top_srcdir)/server/state/tests/fuzz_cmd.c $(filter %.c,$(libtbstate_a_SOURCES:%=$(top_srcdir)/%))
 	@$(MKDIR_P) server/state/tests
-	$(AM_V_CC)$(FUZZ_CC) $(TB_STATE_FUZZ_FLAGS) $(CORE_CPPFLAGS) \
+	$(AM_V_CC)$(TB_STATE_FUZZ_CC) $(TB_STATE_FUZZ_FLAGS) $(CORE_CPPFLAGS) \
 		-o server/state/tests/fuzz_cmd $^ $(DEP_LIBS)
