@@ -1,1 +1,54 @@
 # plugins/http/local.mk - build rules for plugins/http (owned by that component)
+#
+# The bundled HTTP API plugin: a loadable module that links no core symbol.
+# The socket-free parts (router, kvjson, request, settings, util) are also
+# compiled into the unit test and the fuzz target.
+
+HTTP_PURE_SOURCES = \
+	plugins/http/router.c plugins/http/router.h \
+	plugins/http/kvjson.c plugins/http/kvjson.h \
+	plugins/http/request.c plugins/http/request.h \
+	plugins/http/settings.c plugins/http/settings.h \
+	plugins/http/util.c plugins/http/util.h
+HTTP_SERVER_SOURCES = \
+	plugins/http/http.c plugins/http/server.h \
+	plugins/http/conn.c plugins/http/handlers.c
+
+plugin_LTLIBRARIES += plugins/http/http.la
+plugins_http_http_la_SOURCES = $(HTTP_SERVER_SOURCES) $(HTTP_PURE_SOURCES)
+plugins_http_http_la_CPPFLAGS = $(AM_CPPFLAGS)
+plugins_http_http_la_LDFLAGS = $(TB_MODULE_FLAGS)
+plugins_http_http_la_LIBADD = $(UV_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS)
+
+# Unit tests of the pure parts.
+check_PROGRAMS += plugins/http/tests/test_http_unit
+TESTS += plugins/http/tests/test_http_unit
+plugins_http_tests_test_http_unit_SOURCES = plugins/http/tests/test_unit.c $(HTTP_PURE_SOURCES)
+plugins_http_tests_test_http_unit_CPPFLAGS = $(AM_CPPFLAGS) $(CUNIT_CFLAGS) -I$(top_srcdir)/plugins/http
+plugins_http_tests_test_http_unit_LDADD = $(CUNIT_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS)
+
+# The whole plugin on real sockets against a fake agent (tests/fakeapi.c).
+check_PROGRAMS += plugins/http/tests/test_http_server
+TESTS += plugins/http/tests/test_http_server
+plugins_http_tests_test_http_server_SOURCES = plugins/http/tests/test_server.c \
+	plugins/http/tests/fakeapi.c plugins/http/tests/fakeapi.h \
+	$(HTTP_SERVER_SOURCES) $(HTTP_PURE_SOURCES)
+plugins_http_tests_test_http_server_CPPFLAGS = $(AM_CPPFLAGS) $(CUNIT_CFLAGS) -I$(top_srcdir)/plugins/http
+plugins_http_tests_test_http_server_LDADD = $(CUNIT_LIBS) $(UV_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lpthread
+
+EXTRA_DIST += plugins/http/README.md plugins/http/tests/fuzz_request.c
+
+# libFuzzer target over request parsing and routing; not part of `all`:
+#   make fuzz-http && plugins/http/tests/fuzz_request -max_total_time=60
+HTTP_FUZZ_SOURCES = $(srcdir)/plugins/http/tests/fuzz_request.c \
+	$(srcdir)/plugins/http/router.c $(srcdir)/plugins/http/kvjson.c \
+	$(srcdir)/plugins/http/request.c $(srcdir)/plugins/http/util.c
+HTTP_FUZZ_CC = clang
+.PHONY: fuzz-http
+fuzz-http: plugins/http/tests/fuzz_request
+plugins/http/tests/fuzz_request: $(HTTP_FUZZ_SOURCES)
+	@$(MKDIR_P) plugins/http/tests
+	$(AM_V_CCLD)$(HTTP_FUZZ_CC) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	  $(AM_CPPFLAGS) -I$(srcdir)/plugins/http $(HTTP_FUZZ_SOURCES) -o $@ \
+	  $(JANSSON_LIBS) $(HTTP_PARSER_LIBS)
+CLEANFILES += plugins/http/tests/fuzz_request
