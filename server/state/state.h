@@ -99,7 +99,9 @@ typedef struct tb__kv_rows {
 
 void tb__kv_rows_free(tb__kv_rows_t *rows);
 
-/* *index: the key's ModifyIndex if it exists, else the kv table index
+/* Keys must be valid UTF-8 (writes of other keys are refused with
+ * TB_BAD_REQUEST: they could not be echoed in JSON).
+ * *index: the key's ModifyIndex if it exists, else the kv table index
  * (which also moves on deletes). Never 0 once anything was written. */
 int tb__state_kv_get(tb__state_t *st, const char *key, tb__kv_rows_t *out, uint64_t *index);
 /* Sorted by key. *index = max ModifyIndex over the prefix including
@@ -124,7 +126,7 @@ json_t *tb__state_health_service(tb__state_t *st, const char *service, const jso
                                  int passing_only, uint64_t *index);        /* [ServiceEntry] */
 json_t *tb__state_node_checks(tb__state_t *st, const char *node, uint64_t *index);
 json_t *tb__state_service_checks(tb__state_t *st, const char *service, uint64_t *index);
-/* state: "any", "passing", "warning", "critical" */
+/* state: "any", "passing", "warning", "critical" (NULL for any other) */
 json_t *tb__state_checks_in_state(tb__state_t *st, const char *state, uint64_t *index);
 
 /* ---------------------------------------------------------------- sessions */
