@@ -87,7 +87,10 @@ static const char default_config[] =
     "\"limits\":{\"http_max_conns_per_client\":200,\"https_handshake_timeout\":\"5s\","
     "\"rpc_handshake_timeout\":\"5s\",\"rpc_max_conns_per_client\":100,\"rpc_rate\":-1,"
     "\"rpc_max_burst\":1000,\"kv_max_value_size\":524288,\"txn_max_req_len\":524288},"
-    "\"http_config\":{\"block_endpoints\":[],\"response_headers\":{},"
+    /* http_config.response_headers (default {}) is left unset: the http
+     * plugin of this revision crashes on an empty object, and unset means
+     * the same. */
+    "\"http_config\":{\"block_endpoints\":[],"
     "\"allow_write_http_from\":[],\"use_cache\":true,\"max_header_bytes\":0},"
     "\"telemetry\":{\"prometheus_retention_time\":\"0s\",\"disable_hostname\":false,"
     "\"metrics_prefix\":\"consul\",\"statsd_address\":\"\",\"statsite_address\":\"\","
