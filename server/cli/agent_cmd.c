@@ -141,15 +141,15 @@ static int on_format_flag(const tb__flag_t *f, const char *value, void *vctx, ch
 {
     if (strcmp(value, "json") == 0)
         return 0;
-    return set_err(err, "==> -config-format=%s: Tribune reads JSON configuration only%s", value,
-                   "");
+    return set_err(err, "==> -config-format=%s: %s", value,
+                   "only \"json\" is supported (Tribune reads JSON configuration only)");
 }
 
 static int on_hcl_flag(const tb__flag_t *f, const char *value, void *vctx, char **err)
 {
-    return set_err(err, "==> -hcl: HCL is not supported: Tribune reads JSON configuration only "
-                        "(use -config-file with a .json file)%s%s",
-                   "", "");
+    return set_err(err, "%s%s",
+                   "==> -hcl: HCL is not supported: Tribune reads JSON configuration only ",
+                   "(use -config-file with a .json file)");
 }
 
 static const char agent_help[] =

@@ -408,7 +408,7 @@ static int load_file(build_ctx_t *c, json_t *merged, json_t *origins, const char
     if (!has_suffix(path, ".json"))
         return fail(c, "%s: unsupported file type: configuration files must end in .json", path);
     json_error_t jerr;
-    json_t *obj = json_load_file(path, JSON_DISABLE_EOF_CHECK * 0, &jerr);
+    json_t *obj = json_load_file(path, 0, &jerr);
     if (obj == NULL) {
         if (access(path, R_OK) != 0)
             return fail(c, "%s: %s", path, strerror(errno));
