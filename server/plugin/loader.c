@@ -293,6 +293,7 @@ int tb__plugins_load(tb__agent_t *agent, tb__plugins_t **out, char **err)
     agent->plugins = p;
 
     json_t *list = tb__config_plugin_list(agent->config);
+    if (!list) goto fail; /* out of memory */
     const char *dir = agent->config && agent->config->plugin_dir ? agent->config->plugin_dir
                                                                  : TB_PLUGIN_DIR;
     size_t i;
