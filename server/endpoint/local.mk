@@ -10,4 +10,4 @@ TESTS += server/endpoint/tests/test_endpoint
 server_endpoint_tests_test_endpoint_SOURCES = server/endpoint/tests/test_endpoint.c
 server_endpoint_tests_test_endpoint_CPPFLAGS = $(UNIT_CPPFLAGS)
 server_endpoint_tests_test_endpoint_LDADD = $(CORE_LIBS) $(CUNIT_LIBS)
-server_endpoint_tests_test_endpoint_DEPENDENCIES = $(CORE_ARCHIVES)
+server_endpoint_tests_test_endpoint_DEPENDENCIES = libtbcore.a

@@ -58,4 +58,4 @@ server_plugin_tests_test_loader_CPPFLAGS = $(UNIT_CPPFLAGS) \
 	-DTB_TEST_PLUGIN_DIR='"$(abs_builddir)/server/plugin/tests/.libs"' \
 	-DTB_TEST_LA_DIR='"$(abs_builddir)/server/plugin/tests"'
 server_plugin_tests_test_loader_LDADD = $(CORE_LIBS) $(CUNIT_LIBS)
-server_plugin_tests_test_loader_DEPENDENCIES = $(CORE_ARCHIVES) $(TB_LOADER_TEST_PLUGINS)
+server_plugin_tests_test_loader_DEPENDENCIES = libtbcore.a $(TB_LOADER_TEST_PLUGINS)
