@@ -40,15 +40,15 @@ EXTRA_DIST += plugins/http/README.md plugins/http/tests/fuzz_request.c
 
 # libFuzzer target over request parsing and routing; not part of `all`:
 #   make fuzz-http && plugins/http/tests/fuzz_request -max_total_time=60
-HTTP_FUZZ_SOURCES = $(srcdir)/plugins/http/tests/fuzz_request.c \
+HTTP_FUZZ_SRCS = $(srcdir)/plugins/http/tests/fuzz_request.c \
 	$(srcdir)/plugins/http/router.c $(srcdir)/plugins/http/kvjson.c \
 	$(srcdir)/plugins/http/request.c $(srcdir)/plugins/http/util.c
 HTTP_FUZZ_CC = clang
 .PHONY: fuzz-http
 fuzz-http: plugins/http/tests/fuzz_request
-plugins/http/tests/fuzz_request: $(HTTP_FUZZ_SOURCES)
+plugins/http/tests/fuzz_request: $(HTTP_FUZZ_SRCS)
 	@$(MKDIR_P) plugins/http/tests
 	$(AM_V_CCLD)$(HTTP_FUZZ_CC) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
-	  $(AM_CPPFLAGS) -I$(srcdir)/plugins/http $(HTTP_FUZZ_SOURCES) -o $@ \
+	  $(AM_CPPFLAGS) -I$(srcdir)/plugins/http $(HTTP_FUZZ_SRCS) -o $@ \
 	  $(JANSSON_LIBS) $(HTTP_PARSER_LIBS)
 CLEANFILES += plugins/http/tests/fuzz_request
