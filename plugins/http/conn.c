@@ -421,7 +421,7 @@ static void log_request(tbh_conn_t *c, int code)
             p++;
     }
     api->log(s->self, TB_LOG_DEBUG,
-             "http: request finished: method=%s url=%s from=%s status=%d latency=%llums",
+             "request finished: method=%s url=%s from=%s status=%d latency=%llums",
              http_method_str(r->method), u.data ? u.data : "", c->peer, code,
              (unsigned long long)(uv_now(s->loop) - c->x.start_ms));
     tbh_buf_free(&u);
@@ -530,7 +530,7 @@ static void on_connection(uv_stream_t *server, int status)
     tbh_listener_t *l = server->data;
     tbh_server_t *s = l->srv;
     if (status < 0) {
-        s->api->log(s->self, TB_LOG_WARN, "http: accept on %s: %s", l->name, uv_strerror(status));
+        s->api->log(s->self, TB_LOG_WARN, "accept on %s: %s", l->name, uv_strerror(status));
         return;
     }
     tbh_conn_t *c = calloc(1, sizeof(*c));
@@ -705,7 +705,7 @@ int tbh_listen(tbh_server_t *s, const tbh_settings_t *cfg, tbh_listener_t **out,
         tail = &l->next;
     }
     for (tbh_listener_t *l = list; l; l = l->next)
-        s->api->log(s->self, TB_LOG_INFO, "http: listening on %s", l->name);
+        s->api->log(s->self, TB_LOG_INFO, "listening on %s", l->name);
     *out = list;
     return 0;
 }

@@ -80,7 +80,7 @@ static int http_start(tb_plugin_t *self, void *arg, char **errmsg)
     (void)self;
     s->started = 1;
     if (s->cfg.port < 0) {
-        s->api->log(s->self, TB_LOG_INFO, "http: disabled (ports.http is -1)");
+        s->api->log(s->self, TB_LOG_INFO, "disabled (ports.http is -1)");
         return 0;
     }
     if (tbh_listen(s, &s->cfg, &s->listeners, errmsg) == 0)

@@ -833,8 +833,8 @@ static void test_dev_mode_and_reload(void)
     CU_ASSERT_STRING_EQUAL(body(&r), "{\n    \"a\": \"b\"\n}\n"); /* dev: always pretty */
     resp_free(&r);
     char *logs = fake_logs(&e.core);
-    CU_ASSERT_PTR_NOT_NULL(strstr(logs, "http: listening on 127.0.0.1:"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(logs, "http: request finished: method=GET url=/v1/agent/self"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(logs, "listening on 127.0.0.1:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(logs, "request finished: method=GET url=/v1/agent/self"));
     free(logs);
     env_stop(&e);
 }
