@@ -33,6 +33,7 @@ struct tb__check {
     uv_timer_t run_timer;     /* interval */
     uv_timer_t timeout_timer; /* probe deadline */
     tb_probe_t *probe;        /* in flight */
+    int reported;             /* a probe result reached the catalog */
     int closing;
 };
 
@@ -129,7 +130,10 @@ static void set_status(tb__check_t *k, tb_check_status_t st, const char *output)
     } else {
         o = strdup(output ? output : "");
     }
-    int changed = st != k->status;
+    /* The first result is always written (its output too); later ones
+     * only when the status changes. */
+    int changed = st != k->status || !k->reported;
+    k->reported = 1;
     free(k->output);
     k->output = o;
     k->status = st;

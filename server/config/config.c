@@ -909,10 +909,16 @@ json_t *tb__config_plugin_list(const tb__config_t *cfg)
         return NULL;
     size_t i;
     json_t *e;
+    /* Listed entries are kept as given (the same entry twice, as lists
+     * append across files, loads once); two files with one plugin name are
+     * the loader's to refuse by name. Bundled plugins yield to a listed one
+     * of the same name. */
     json_array_foreach(json_object_get(cfg->merged, "plugins"), i, e) {
-        const char *s;
-        size_t n = plugin_stem(json_string_value(e), &s);
-        if (!plugin_listed(list, s, n))
+        size_t j;
+        json_t *x;
+        int seen = 0;
+        json_array_foreach(list, j, x) seen |= json_equal(x, e);
+        if (!seen)
             json_array_append(list, e);
     }
     if (cfg->dev) {

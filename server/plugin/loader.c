@@ -265,6 +265,7 @@ static int load_one(tb__agent_t *agent, tb__plugins_t *p, const char *path, char
         return -1;
     }
     free(msg); /* a plugin may set it even on success */
+    pl->inited = 1;
 
     tb__log(&agent->log, TB_LOG_INFO, "agent", "loaded plugin %s %s from %s", pl->name,
             pl->version, pl->path);
@@ -319,6 +320,9 @@ int tb__plugins_load(tb__agent_t *agent, tb__plugins_t **out, char **err)
 fail:
     json_decref(list);
     if (!*err) *err = strdup("plugin loader: out of memory");
+    /* Plugins initialised before the failure never started: their stop
+     * only frees init-time state, synchronously. */
+    tb__plugins_stop(p);
     agent->plugins = NULL;
     tb__plugins_free(p);
     return -1;
@@ -340,7 +344,7 @@ int tb__plugins_start(tb__plugins_t *p, char **err)
             }
             free(msg);
         }
-        pl->started = 1; /* stop is owed from here on, even without start */
+        pl->started = 1;
     }
     return 0;
 }
@@ -390,7 +394,8 @@ void tb__plugins_stop(tb__plugins_t *p)
 {
     for (size_t i = p ? p->n : 0; i-- > 0;) {
         tb_plugin_t *pl = p->list[i];
-        if (!pl->started) continue;
+        if (!pl->inited) continue;
+        pl->inited = 0;
         pl->started = 0;
         if (pl->ops.stop) pl->ops.stop(pl, pl->ops.arg);
     }

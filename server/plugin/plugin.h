@@ -21,6 +21,7 @@ struct tb_plugin {
     json_t *config;      /* plugin_config.<name> or an empty object (owned) */
     tb_plugin_ops_t ops; /* zeroed when the plugin set none */
     int in_init;         /* registration is allowed only during init */
+    int inited;          /* init succeeded: stop is owed, even without start */
     int started;
 };
 
@@ -80,7 +81,8 @@ int tb__plugins_load(struct tb__agent *agent, tb__plugins_t **out, char **err);
 int tb__plugins_start(tb__plugins_t *p, char **err);
 /* SIGHUP: refresh each plugin's config section and call ops.reload. */
 int tb__plugins_reload(tb__plugins_t *p, char **err);
-/* call ops.stop of every started plugin, in reverse order. */
+/* call ops.stop, in reverse order, of every plugin whose init succeeded,
+ * started or not (so init-time state is always freed). Once each. */
 void tb__plugins_stop(tb__plugins_t *p);
 /* After the loop has closed every handle: free records (dlclose is not
  * called: no unload in SDK 1, as PostgreSQL). */

@@ -203,7 +203,9 @@ typedef struct tb_kv_write {
  * start: bind sockets and start timers on the agent loop.
  * reload: SIGHUP with the new merged config (own section, agent config).
  * stop: close every handle; free state in the close callbacks. The core runs
- * the loop until all handles are closed. */
+ * the loop until all handles are closed. stop is called once for every
+ * plugin whose init succeeded, even when start never ran (another plugin
+ * refused to start): free init-time state there too. */
 #define TB_PLUGIN_OPS_VERSION 1
 typedef struct tb_plugin_ops {
     uint32_t size;    /* sizeof(tb_plugin_ops_t) */
