@@ -85,10 +85,8 @@ static int http_start(tb_plugin_t *self, void *arg, char **errmsg)
     }
     if (tbh_listen(s, &s->cfg, &s->listeners, errmsg) == 0)
         return 0;
-    /* stop is owed only after a successful start: free ourselves once the
-     * listeners tbh_listen opened have closed */
-    s->stopping = 1;
-    tbh_server_maybe_free(s);
+    /* The core calls stop for every initialised plugin, started or not:
+     * stop closes what tbh_listen opened and frees us. */
     return -1;
 }
 
