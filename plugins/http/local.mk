@@ -14,6 +14,7 @@ HTTP_SERVER_SOURCES = \
 	plugins/http/http.c plugins/http/server.h \
 	plugins/http/conn.c plugins/http/handlers.c
 
+TB_BUNDLED += http
 plugin_LTLIBRARIES += plugins/http/http.la
 plugins_http_http_la_SOURCES = $(HTTP_SERVER_SOURCES) $(HTTP_PURE_SOURCES)
 plugins_http_http_la_CPPFLAGS = $(AM_CPPFLAGS)
