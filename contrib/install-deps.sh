@@ -8,7 +8,7 @@
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
  libuv1-dev libjansson-dev libltdl-dev libsqlite3-dev libcunit1-dev
- libmsgpack-dev libhttp-parser-dev libcurl4-openssl-dev
+ libmsgpack-dev libhttp-parser-dev libcurl4-openssl-dev libssl-dev
  python3 python3-consul curl dnsutils valgrind git ca-certificates"
 for arg in "$@"; do
   case $arg in
