@@ -61,6 +61,16 @@ static int buf_start(tb__buf_t *out, uint8_t type)
     return buf_write(out, hdr, 2);
 }
 
+int tb__cmd_start(tb__buf_t *out, uint8_t type)
+{
+    return buf_start(out, type);
+}
+
+int tb__cmd_buf_write(void *data, const char *p, size_t n)
+{
+    return buf_write(data, p, n);
+}
+
 /* ---------------------------------------------------------------- JSON -> msgpack */
 
 static int pack_json(msgpack_packer *pk, const json_t *v, int depth)
@@ -108,6 +118,11 @@ static int pack_json(msgpack_packer *pk, const json_t *v, int depth)
         return msgpack_pack_nil(pk);
     }
     return -1;
+}
+
+int tb__mp_pack_json(msgpack_packer *pk, const json_t *v)
+{
+    return pack_json(pk, v, 3); /* nested in [ops, now] > ops > op */
 }
 
 int tb__cmd_encode_json(uint8_t type, const json_t *body, int64_t now_ms, tb__buf_t *out)
@@ -319,6 +334,11 @@ static json_t *mp_to_json(const msgpack_object *o)
     }
 }
 
+json_t *tb__mp_to_json(const msgpack_object *o)
+{
+    return mp_to_json(o);
+}
+
 /* ---------------------------------------------------------------- decode */
 
 static int fail(char **err, const char *msg)
@@ -376,7 +396,7 @@ int tb__cmd_decode(const void *data, size_t len, tb__cmd_t *cmd, char **err)
         return fail(err, "command too short");
     cmd->type = p[0];
     char msg[80];
-    if (cmd->type > TB__CMD_SESSION) {
+    if (cmd->type > TB__CMD_TXN) {
         snprintf(msg, sizeof(msg), "unknown command type %u", (unsigned)p[0]);
         return fail(err, msg);
     }
@@ -432,6 +452,13 @@ int tb__cmd_decode(const void *data, size_t len, tb__cmd_t *cmd, char **err)
     }
     if (o->via.array.size != 2)
         return fail(err, "command: wrong field count");
+    if (cmd->type == TB__CMD_TXN) { /* ops are decoded one by one by txn.c */
+        if (a[0].type != MSGPACK_OBJECT_ARRAY)
+            return fail(err, "TXN command: ops is not an array");
+        if (get_i64(&a[1], &cmd->now_ms))
+            return fail(err, "command: bad timestamp");
+        return 0;
+    }
     if (a[0].type != MSGPACK_OBJECT_MAP)
         return fail(err, "command body is not an object");
     if (get_i64(&a[1], &cmd->now_ms))

@@ -389,6 +389,8 @@ static int dispatch(tb__state_t *st, const tb__cmd_t *cmd, tb__apply_result_t *r
         return tb__catalog_deregister(st, cmd->body, res);
     case TB__CMD_SESSION:
         return tb__session_apply(st, cmd->body, res);
+    case TB__CMD_TXN:
+        return tb__txn_apply(st, &cmd->up.data.via.array.ptr[0], res);
     }
     return tb__refuse(res, TB_INTERNAL, "unknown command type %u", (unsigned)cmd->type);
 }

@@ -36,7 +36,8 @@ enum tb__cmd_type {
     TB__CMD_REGISTER = 1,   /* catalog register: normalized JSON body */
     TB__CMD_DEREGISTER = 2, /* catalog deregister: {Node, ServiceID?, CheckID?} */
     TB__CMD_KVS = 3,        /* tb_kv_write_t */
-    TB__CMD_SESSION = 4     /* {Op:"create"|"destroy", Session:{...}} */
+    TB__CMD_SESSION = 4,    /* {Op:"create"|"destroy", Session:{...}} */
+    TB__CMD_TXN = 5         /* tb__txn_op_t list, all-or-nothing (txn.c) */
 };
 #define TB__CMD_VERSION 1
 
@@ -58,6 +59,33 @@ int tb__cmd_encode_kv(const tb_kv_write_t *op, int64_t now_ms, tb__buf_t *out);
  * Node and service names compare case-insensitively (as Consul); keys, IDs
  * and check IDs exactly. */
 int tb__cmd_encode_json(uint8_t type, const json_t *body, int64_t now_ms, tb__buf_t *out);
+
+/* TXN (Consul's /v1/txn): operations applied in order in one transaction.
+ * KV ops use key/value/flags/index/session with Consul's KV verbs ("set",
+ * "cas", "lock", "unlock", "get", "get-or-empty", "get-tree", "check-index",
+ * "check-session", "check-not-exists", "delete", "delete-tree",
+ * "delete-cas"); Node/Service/Check ops use body (Consul's object,
+ * PascalCase) with "set", "cas", "get", "delete", "delete-cas"; key is the
+ * node name for Service and Check ops; index the expected ModifyIndex.
+ * Apply result: json {"Results":[...],"Errors":null} (TB_OK), or status
+ * TB_CONFLICT with {"Results":null,"Errors":[{"OpIndex":n,"What":".."}]}
+ * and nothing changed. Flags > INT64_MAX appear in results as the string
+ * TB__TXN_BIG_MARK followed by the decimal digits. */
+enum tb__txn_kind { TB__TXN_KV = 0, TB__TXN_NODE = 1, TB__TXN_SERVICE = 2, TB__TXN_CHECK = 3 };
+#define TB__TXN_BIG_MARK "\001"
+typedef struct tb__txn_op {
+    enum tb__txn_kind kind;
+    const char *verb;
+    const char *key;
+    const void *value; /* NULL = no value */
+    size_t value_len;
+    uint64_t flags, index;
+    const char *session;
+    const json_t *body;
+} tb__txn_op_t;
+int tb__cmd_encode_txn(const tb__txn_op_t *ops, size_t n, int64_t now_ms, tb__buf_t *out);
+/* A uint64 as JSON: an integer, or TB__TXN_BIG_MARK + digits above INT64_MAX. */
+json_t *tb__txn_u64_json(uint64_t v);
 
 /* ---------------------------------------------------------------- lifecycle */
 

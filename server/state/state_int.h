@@ -64,6 +64,12 @@ typedef struct tb__cmd {
 int tb__cmd_decode(const void *data, size_t len, tb__cmd_t *cmd, char **err);
 void tb__cmd_clear(tb__cmd_t *cmd);
 
+/* Shared with txn.c: command header, buffer writer, JSON <-> msgpack. */
+int tb__cmd_start(tb__buf_t *out, uint8_t type);
+int tb__cmd_buf_write(void *data, const char *p, size_t n);
+int tb__mp_pack_json(msgpack_packer *pk, const json_t *v);
+json_t *tb__mp_to_json(const msgpack_object *o); /* NULL when not JSON-able */
+
 /* ---------------------------------------------------------------- store helpers */
 
 /* The cached statement for this SQL literal, reset and unbound; NULL on
@@ -122,6 +128,8 @@ int tb__kv_apply(tb__state_t *st, const tb_kv_write_t *op, tb__apply_result_t *r
 int tb__catalog_register(tb__state_t *st, const json_t *body, tb__apply_result_t *res);
 int tb__catalog_deregister(tb__state_t *st, const json_t *body, tb__apply_result_t *res);
 int tb__session_apply(tb__state_t *st, const json_t *body, tb__apply_result_t *res);
+/* ops: the decoded command's operation array (txn.c) */
+int tb__txn_apply(tb__state_t *st, const msgpack_object *ops, tb__apply_result_t *res);
 
 /* Shared by catalog and kv: */
 /* Delete one KV key (row + tombstone + notes). 0, -1 on SQL error. */
