@@ -76,7 +76,11 @@ def tearDownModule():
     if proc and proc.returncode in (0, -signal.SIGTERM):
         shutil.rmtree(AGENT["dir"], ignore_errors=True)
     elif proc:
-        print("agent exit status %s; log kept in %s" % (proc.returncode, AGENT["dir"]))
+        # a crash or a sanitizer report at shutdown is a failure too
+        with open(os.path.join(AGENT["dir"], "agent.log"), errors="replace") as f:
+            tail = "".join(f.readlines()[-30:])
+        raise RuntimeError("agent exit status %s (log kept in %s):\n%s"
+                           % (proc.returncode, AGENT["dir"], tail))
 
 
 class ConsulClientTest(unittest.TestCase):
