@@ -14,7 +14,8 @@ command -v valgrind >/dev/null || { echo "valgrind.sh: install the Debian packag
 make -j2 >/dev/null && make -j2 check TESTS= >/dev/null || { echo "valgrind.sh: build failed" >&2; exit 1; }
 VG="valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --track-origins=yes"
 # the value of a make variable of this build (bindir, plugindir ...)
-mkvar() { printf 'tb-print-var: ; @echo $(%s)\n' "$1" | make -s -f Makefile -f - tb-print-var; }
+# (last line only: make may first regenerate Makefile and say so)
+mkvar() { printf 'tb-print-var: ; @echo $(%s)\n' "$1" | make -s -f Makefile -f - tb-print-var | tail -n 1; }
 TB_TMP_INSTALL=$b/tmp_install TB_BUILDDIR=$b TB_SRCDIR=$src
 TB_PREFIX=$(mkvar prefix)
 export TB_TMP_INSTALL TB_BUILDDIR TB_SRCDIR TB_PREFIX
@@ -25,10 +26,12 @@ for t in $(find . -path ./tmp_install -prune -o -path '*/tests/*' -type f -name 
   case $t in *.sh|*.py) continue ;; esac
   head -c 4 "$t" | grep -q ELF || continue
   log=valgrind-logs/$(echo "$t" | sed 's|^\./||; s|/|_|g').log
-  if $VG "$t" >"$log" 2>&1; then
+  $VG "$t" >"$log" 2>&1
+  rc=$?
+  if [ $rc -eq 0 ]; then
     pass=$((pass + 1)); echo "PASS: $t"
   else
-    fail=$((fail + 1)); echo "FAIL: $t (exit $?, log $log)"; tail -40 "$log"
+    fail=$((fail + 1)); echo "FAIL: $t (exit $rc, log $log)"; tail -40 "$log"
   fi
 done
 if [ "${VALGRIND_REGRESS:-1}" = 1 ]; then
