@@ -548,5 +548,8 @@ void tbh_dispatch(tbh_conn_t *c)
     case TBH_EP_CALL:
         call_handle(c);
         return;
+    case TBH_EP_TXN:
+        tbh_txn_handle(c);
+        return;
     }
 }

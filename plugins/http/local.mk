@@ -10,9 +10,11 @@ HTTP_PURE_SOURCES = \
 	plugins/http/request.c plugins/http/request.h \
 	plugins/http/settings.c plugins/http/settings.h \
 	plugins/http/util.c plugins/http/util.h
+HTTP_PURE_SOURCES += plugins/http/txnjson.c plugins/http/txnjson.h
 HTTP_SERVER_SOURCES = \
 	plugins/http/http.c plugins/http/server.h \
 	plugins/http/conn.c plugins/http/handlers.c
+HTTP_SERVER_SOURCES += plugins/http/h_txn.c
 
 TB_BUNDLED += http
 plugin_LTLIBRARIES += plugins/http/http.la
@@ -36,6 +38,13 @@ plugins_http_tests_test_http_server_SOURCES = plugins/http/tests/test_server.c \
 	$(HTTP_SERVER_SOURCES) $(HTTP_PURE_SOURCES)
 plugins_http_tests_test_http_server_CPPFLAGS = $(AM_CPPFLAGS) $(CUNIT_CFLAGS) -I$(top_srcdir)/plugins/http
 plugins_http_tests_test_http_server_LDADD = $(CUNIT_LIBS) $(UV_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lpthread
+
+# txn body numbers (txnjson.c)
+check_PROGRAMS += plugins/http/tests/test_txnjson
+TESTS += plugins/http/tests/test_txnjson
+plugins_http_tests_test_txnjson_SOURCES = plugins/http/tests/test_txnjson.c $(HTTP_PURE_SOURCES)
+plugins_http_tests_test_txnjson_CPPFLAGS = $(AM_CPPFLAGS) $(CUNIT_CFLAGS) -I$(top_srcdir)/plugins/http
+plugins_http_tests_test_txnjson_LDADD = $(CUNIT_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS)
 
 EXTRA_DIST += plugins/http/README.md plugins/http/tests/fuzz_request.c
 

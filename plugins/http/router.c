@@ -368,6 +368,8 @@ static const tbh_route_t routes[] = {
     {"/v1/agent/services", TBH_M_GET, TBH_EP_CALL, "Agent.Services", NULL, NULL, 0},
     {"/v1/agent/checks", TBH_M_GET, TBH_EP_CALL, "Agent.Checks", NULL, NULL, 0},
     {"/v1/agent/reload", TBH_M_PUT, TBH_EP_CALL, "Agent.Reload", NULL, NULL, TBH_R_NO_RESULT},
+
+    {"/v1/txn", TBH_M_PUT, TBH_EP_TXN, "Txn.Apply", NULL, NULL, 0},
 };
 
 #undef Q

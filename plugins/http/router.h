@@ -80,7 +80,8 @@ unsigned tbh_method_bit(const char *method);
 typedef enum tbh_ep {
     TBH_EP_INDEX = 0, /* "/" -> "Consul Agent" */
     TBH_EP_KV = 1,    /* /v1/kv/<key> */
-    TBH_EP_CALL = 2   /* generic endpoint-layer call */
+    TBH_EP_CALL = 2,  /* generic endpoint-layer call */
+    TBH_EP_TXN = 3    /* /v1/txn (h_txn.c) */
 } tbh_ep_t;
 
 /* Route flags */

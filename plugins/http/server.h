@@ -141,4 +141,7 @@ void tbh_dispatch(tbh_conn_t *c);
 /* Cancel the call in flight, if any, and free the exchange. */
 void tbh_exchange_reset(tbh_conn_t *c);
 
+/* ---- h_txn.c ---- */
+void tbh_txn_handle(tbh_conn_t *c);
+
 #endif

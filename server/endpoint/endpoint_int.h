@@ -99,6 +99,9 @@ void tb__ep_ttl_drop(tb__endpoint_t *ep, const char *id);
 /* methods.c */
 const tb__method_t *tb__ep_method(const char *name);
 
+/* txn.c: Txn.Apply */
+void tb__m_txn_apply(tb__endpoint_t *ep, const json_t *args, tb__ep_out_t *out, tb__buf_t *cmd);
+
 /* normalize.c */
 /* Case- and underscore-insensitive member lookup ("serviceid" == "ServiceID"
  * == "service_id"). */

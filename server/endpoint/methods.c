@@ -591,6 +591,7 @@ static const tb__method_t methods[] = {
     {"Agent.Services", "service", 0, 0, m_agent_services, NULL},
     {"Agent.Checks", "node", 0, 0, m_agent_checks, NULL},
     {"Agent.Reload", "agent", 0, 0, m_reload, NULL},
+    {"Txn.Apply", "key", 1, 1, tb__m_txn_apply, NULL},
 };
 
 static const tb__method_t unknown_method = {"", NULL, 0, 0, m_unknown, NULL};

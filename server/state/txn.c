@@ -281,15 +281,15 @@ static int kv_op(txn_t *t, const op_t *o)
         rc = 0;
         if (!strcmp(v, "check-not-exists")) {
             if (e)
-                rc = op_error(t, "key %s exists", k);
+                rc = op_error(t, "key \"%s\" exists", k);
         } else if (!e && strcmp(v, "get-or-empty")) {
-            rc = op_error(t, "key %s doesn't exist", k);
+            rc = op_error(t, "key \"%s\" doesn't exist", k);
         } else if (!strcmp(v, "check-index") && e->modify_index != o->index) {
             rc = op_error(t, "current modify index %" PRIu64 " != %" PRIu64, e->modify_index,
                           o->index);
         } else if (!strcmp(v, "check-session") &&
                    strcmp(e->session ? e->session : "", o->session ? o->session : "")) {
-            rc = op_error(t, "current session %s != %s", e->session ? e->session : "",
+            rc = op_error(t, "current session \"%s\" != \"%s\"", e->session ? e->session : "",
                           o->session ? o->session : "");
         }
         if (!rc && e) {
@@ -318,13 +318,13 @@ static int kv_op(txn_t *t, const op_t *o)
         const char *fail;
     } writes[] = {
         {"set", TB_KV_SET, NULL},
-        {"cas", TB_KV_CAS, "failed to set key %s, index is stale"},
-        {"lock", TB_KV_LOCK, "failed to lock key %s, lock is already held"},
+        {"cas", TB_KV_CAS, "failed to set key \"%s\", index is stale"},
+        {"lock", TB_KV_LOCK, "failed to lock key \"%s\", lock is already held"},
         {"unlock", TB_KV_UNLOCK,
-         "failed to unlock key %s, lock isn't held, or is held by another session"},
+         "failed to unlock key \"%s\", lock isn't held, or is held by another session"},
         {"delete", TB_KV_DELETE, NULL},
         {"delete-tree", TB_KV_DELETE_TREE, NULL},
-        {"delete-cas", TB_KV_DELETE_CAS, "failed to delete key %s, index is stale"},
+        {"delete-cas", TB_KV_DELETE_CAS, "failed to delete key \"%s\", index is stale"},
     };
     for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
         if (strcmp(v, writes[i].name))
@@ -334,7 +334,7 @@ static int kv_op(txn_t *t, const op_t *o)
             return op_error(t, "Missing session");
         rc = kv_write(t, o, writes[i].verb);
         if (rc == 2)
-            return op_error(t, writes[i].fail ? writes[i].fail : "failed on key %s", k);
+            return op_error(t, writes[i].fail ? writes[i].fail : "failed on key \"%s\"", k);
         if (rc)
             return rc;
         /* deletes yield no result; other writes the entry without Value */
@@ -432,8 +432,9 @@ static int catalog_op(txn_t *t, const op_t *o)
     } else if (is_set) {
         json_t *reg;
         if (o->kind == TB__TXN_NODE) {
-            reg = json_pack("{s:s,s:s,s:s,s:O?,s:O?}", "Node", node, "Address",
-                            bstr(o->body, "Address"), "ID", bstr(o->body, "ID"),
+            reg = json_pack("{s:s,s:s,s:s,s:s,s:O?,s:O?}", "Node", node, "Address",
+                            bstr(o->body, "Address"), "ID", bstr(o->body, "ID"), "Datacenter",
+                            bstr(o->body, "Datacenter"),
                             "TaggedAddresses", json_object_get(o->body, "TaggedAddresses"),
                             "NodeMeta", json_object_get(o->body, "Meta"));
         } else {
