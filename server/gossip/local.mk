@@ -1,1 +1,34 @@
-# server/gossip/local.mk - build rules for server/gossip (empty until the component lands)
+# server/gossip/local.mk - build rules for server/gossip (memberlist/serf
+# wire codec, SWIM + Lifeguard and serf state machines, simulator).
+#
+# libtbgossip.a is not yet part of CORE_ARCHIVES (agent integration comes
+# with the next part of issue 4); the unit tests and the simulator link it.
+noinst_LIBRARIES += libtbgossip.a
+libtbgossip_a_CPPFLAGS = $(CORE_CPPFLAGS)
+libtbgossip_a_SOURCES = \
+	server/gossip/wire.h server/gossip/wire.c
+
+TB_GOSSIP_TEST_CPPFLAGS = $(UNIT_CPPFLAGS) \
+	-DTB_GOSSIP_TESTDATA='"$(abs_top_srcdir)/server/gossip/tests/data"'
+TB_GOSSIP_TEST_LDADD = libtbgossip.a $(DEP_LIBS) $(CUNIT_LIBS)
+
+check_PROGRAMS += server/gossip/tests/test_wire
+TESTS += server/gossip/tests/test_wire
+server_gossip_tests_test_wire_SOURCES = server/gossip/tests/test_wire.c
+server_gossip_tests_test_wire_CPPFLAGS = $(TB_GOSSIP_TEST_CPPFLAGS)
+server_gossip_tests_test_wire_LDADD = $(TB_GOSSIP_TEST_LDADD)
+
+EXTRA_DIST += server/gossip/tests/data
+
+# libFuzzer target over the packet decoders; not part of `all`:
+#   make fuzz-gossip && server/gossip/tests/fuzz_wire -max_total_time=60
+TB_GOSSIP_FUZZ_CC = clang
+TB_GOSSIP_FUZZ_FLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined
+EXTRA_DIST += server/gossip/tests/fuzz_wire.c
+CLEANFILES += server/gossip/tests/fuzz_wire
+.PHONY: fuzz-gossip
+fuzz-gossip: $(top_srcdir)/server/gossip/tests/fuzz_wire.c $(top_srcdir)/server/gossip/wire.c
+	@$(MKDIR_P) server/gossip/tests
+	$(AM_V_CC)$(TB_GOSSIP_FUZZ_CC) $(TB_GOSSIP_FUZZ_FLAGS) $(CORE_CPPFLAGS) \
+		-o server/gossip/tests/fuzz_wire $^ $(DEP_LIBS)
