@@ -357,6 +357,8 @@ static void on_call(void *arg, const tb_result_t *r)
     tbh_exchange_t *x = &c->x;
     unsigned flags = x->route->flags;
     x->call = NULL;
+    if ((flags & TBH_R_AGENT) && tbh_agent_result(c, r))
+        return;
     if (r->status == TB_OK || r->status == TB_NOT_FOUND) {
         if (flags & TBH_R_BLOCKING)
             meta_headers(c, r);
@@ -464,6 +466,8 @@ static void call_handle(tbh_conn_t *c)
     }
     if (rt->flags & TBH_R_WAN)
         json_object_set_new(x->args, "WAN", json_boolean(tbh_query_has(&x->query, "wan")));
+    if ((rt->flags & TBH_R_AGENT) && tbh_agent_args(c) != 0)
+        return;
     x->call = s->api->call(s->self, rt->rpc, x->args, &x->opts, on_call, c);
     if (!x->call)
         call_failed(c);

@@ -94,6 +94,7 @@ typedef enum tbh_ep {
 #define TBH_R_PASSING 0x040u   /* "PassingOnly": ?passing */
 #define TBH_R_WAN 0x080u       /* "WAN": ?wan present */
 #define TBH_R_DISCOVERY 0x100u /* catalog/health: discovery_max_stale applies */
+#define TBH_R_AGENT 0x200u     /* agent local-state route: h_agent.c hooks */
 
 typedef struct tbh_route {
     const char *pattern; /* exact path, or a prefix when it ends in '/' */

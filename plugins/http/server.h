@@ -141,6 +141,12 @@ void tbh_dispatch(tbh_conn_t *c);
 /* Cancel the call in flight, if any, and free the exchange. */
 void tbh_exchange_reset(tbh_conn_t *c);
 
+/* ---- h_agent.c (routes with TBH_R_AGENT) ---- */
+/* Before the call: query parameters into args. 0, or -1 after answering. */
+int tbh_agent_args(tbh_conn_t *c);
+/* On completion: 1 when it answered (health statuses), else 0. */
+int tbh_agent_result(tbh_conn_t *c, const tb_result_t *r);
+
 /* ---- h_txn.c ---- */
 void tbh_txn_handle(tbh_conn_t *c);
 

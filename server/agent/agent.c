@@ -141,6 +141,12 @@ static void reload(tb__agent_t *a)
         tb__log(&a->log, TB_LOG_ERROR, "agent", "Failed to reload plugins: %s", err ? err : "?");
         free(err);
     }
+    if (a->checks && tb__checks_reload(a->checks, &err) != 0) {
+        /* The old services and checks stay as they were. */
+        tb__log(&a->log, TB_LOG_ERROR, "agent", "Failed to reload services and checks: %s",
+                err ? err : "?");
+        free(err);
+    }
     tb__config_free(old);
     tb__log(&a->log, TB_LOG_INFO, "agent", "Configuration reloaded");
 }

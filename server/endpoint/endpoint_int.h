@@ -99,6 +99,20 @@ void tb__ep_ttl_drop(tb__endpoint_t *ep, const char *id);
 /* methods.c */
 const tb__method_t *tb__ep_method(const char *name);
 
+/* agent_methods.c: Agent.* over the local state (server/agent/checks.c) */
+#define TB__AGENT_METHOD(fn) \
+    void fn(tb__endpoint_t *ep, const json_t *args, tb__ep_out_t *out, tb__buf_t *cmd)
+TB__AGENT_METHOD(tb__m_agent_service_register);
+TB__AGENT_METHOD(tb__m_agent_service_deregister);
+TB__AGENT_METHOD(tb__m_agent_check_register);
+TB__AGENT_METHOD(tb__m_agent_check_deregister);
+TB__AGENT_METHOD(tb__m_agent_check_update);
+TB__AGENT_METHOD(tb__m_agent_service);
+TB__AGENT_METHOD(tb__m_agent_health_by_name);
+TB__AGENT_METHOD(tb__m_agent_health_by_id);
+TB__AGENT_METHOD(tb__m_agent_maintenance);
+TB__AGENT_METHOD(tb__m_agent_service_maintenance);
+
 /* txn.c: Txn.Apply */
 void tb__m_txn_apply(tb__endpoint_t *ep, const json_t *args, tb__ep_out_t *out, tb__buf_t *cmd);
 

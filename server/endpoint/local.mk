@@ -5,6 +5,7 @@ libtbendpoint_a_SOURCES =
 libtbendpoint_a_SOURCES += server/endpoint/endpoint.h server/endpoint/endpoint_int.h \
 	server/endpoint/endpoint.c server/endpoint/methods.c server/endpoint/normalize.c
 libtbendpoint_a_SOURCES += server/endpoint/txn.c
+libtbendpoint_a_SOURCES += server/endpoint/agent_methods.c
 
 check_PROGRAMS += server/endpoint/tests/test_endpoint
 TESTS += server/endpoint/tests/test_endpoint

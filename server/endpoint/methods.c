@@ -475,6 +475,19 @@ static json_t *stats_json(tb__endpoint_t *ep)
     json_object_set_new(agent, "plugins", json_string(buf));
     snprintf(buf, sizeof buf, "%zu", tb__endpoint_waiting(ep));
     json_object_set_new(agent, "blocking_queries", json_string(buf));
+    if (ag->checks) {
+        /* Anti-entropy: writes the edge-triggered sync saved (issue 7). */
+        tb__checks_stats_t cs;
+        tb__checks_get_stats(ag->checks, &cs);
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)cs.check_writes_saved);
+        json_object_set_new(agent, "check_writes_saved", json_string(buf));
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)cs.catalog_writes);
+        json_object_set_new(agent, "catalog_writes", json_string(buf));
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)cs.full_syncs);
+        json_object_set_new(agent, "anti_entropy_syncs", json_string(buf));
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)cs.sync_repairs);
+        json_object_set_new(agent, "anti_entropy_repairs", json_string(buf));
+    }
     json_object_set_new(st, "agent", agent);
     json_object_set_new(st, "build", json_pack("{s:s,s:s,s:s}", "prerelease", "", "revision",
                                                tb__revision(), "version", tb__version()));
@@ -591,6 +604,16 @@ static const tb__method_t methods[] = {
     {"Agent.Services", "service", 0, 0, m_agent_services, NULL},
     {"Agent.Checks", "node", 0, 0, m_agent_checks, NULL},
     {"Agent.Reload", "agent", 0, 0, m_reload, NULL},
+    {"Agent.ServiceRegister", "service", 0, 0, tb__m_agent_service_register, NULL},
+    {"Agent.ServiceDeregister", "service", 0, 0, tb__m_agent_service_deregister, NULL},
+    {"Agent.CheckRegister", "node", 0, 0, tb__m_agent_check_register, NULL},
+    {"Agent.CheckDeregister", "node", 0, 0, tb__m_agent_check_deregister, NULL},
+    {"Agent.CheckUpdate", "node", 0, 0, tb__m_agent_check_update, NULL},
+    {"Agent.Service", "service", 0, 0, tb__m_agent_service, NULL},
+    {"Agent.HealthServiceByName", "service", 0, 0, tb__m_agent_health_by_name, NULL},
+    {"Agent.HealthServiceByID", "service", 0, 0, tb__m_agent_health_by_id, NULL},
+    {"Agent.Maintenance", "node", 0, 0, tb__m_agent_maintenance, NULL},
+    {"Agent.ServiceMaintenance", "service", 0, 0, tb__m_agent_service_maintenance, NULL},
     {"Txn.Apply", "key", 1, 1, tb__m_txn_apply, NULL},
 };
 
