@@ -22,10 +22,12 @@ dist_regressscenarios_DATA = \
 	regress/scenarios/sessions.scn regress/scenarios/cli.scn \
 	regress/scenarios/bad_input.scn regress/scenarios/bad_plugin.scn
 dist_regressscenarios_DATA += regress/scenarios/txn.scn
+dist_regressscenarios_DATA += regress/scenarios/txn.scn
 regressdatadir = $(regressdir)/scenarios/data
 dist_regressdata_DATA = \
 	regress/scenarios/data/node-web.json regress/scenarios/data/valid.json \
 	regress/scenarios/data/invalid.json
+dist_regressdata_DATA += regress/scenarios/data/txn-129.json
 dist_regressdata_DATA += regress/scenarios/data/txn-129.json
 regressexpecteddir = $(regressdir)/expected
 dist_regressexpected_DATA = \
@@ -33,6 +35,7 @@ dist_regressexpected_DATA = \
 	regress/expected/health.out regress/expected/blocking.out \
 	regress/expected/sessions.out regress/expected/cli.out \
 	regress/expected/bad_input.out regress/expected/bad_plugin.out
+dist_regressexpected_DATA += regress/expected/txn.out
 dist_regressexpected_DATA += regress/expected/txn.out
 
 # ---- temp install (PostgreSQL's tmp_install): `make check` installs the
@@ -68,7 +71,7 @@ regress-installcheck:
 	TB_BUILDDIR='$(abs_top_builddir)' '$(DESTDIR)$(bindir)/tb_regress' \
 	  --bindir '$(DESTDIR)$(bindir)' --plugin-dir '$(DESTDIR)$(plugindir)' \
 	  --inputdir '$(DESTDIR)$(regressdir)' --outputdir regress/installcheck \
-	  --port-base 18800
+	  --port-base 19200
 
 clean-local: regress-clean-local
 regress-clean-local:
