@@ -22,12 +22,10 @@ dist_regressscenarios_DATA = \
 	regress/scenarios/sessions.scn regress/scenarios/cli.scn \
 	regress/scenarios/bad_input.scn regress/scenarios/bad_plugin.scn
 dist_regressscenarios_DATA += regress/scenarios/txn.scn
-dist_regressscenarios_DATA += regress/scenarios/txn.scn
 regressdatadir = $(regressdir)/scenarios/data
 dist_regressdata_DATA = \
 	regress/scenarios/data/node-web.json regress/scenarios/data/valid.json \
 	regress/scenarios/data/invalid.json
-dist_regressdata_DATA += regress/scenarios/data/txn-129.json
 dist_regressdata_DATA += regress/scenarios/data/txn-129.json
 regressexpecteddir = $(regressdir)/expected
 dist_regressexpected_DATA = \
@@ -35,7 +33,6 @@ dist_regressexpected_DATA = \
 	regress/expected/health.out regress/expected/blocking.out \
 	regress/expected/sessions.out regress/expected/cli.out \
 	regress/expected/bad_input.out regress/expected/bad_plugin.out
-dist_regressexpected_DATA += regress/expected/txn.out
 dist_regressexpected_DATA += regress/expected/txn.out
 
 # ---- temp install (PostgreSQL's tmp_install): `make check` installs the
