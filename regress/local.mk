@@ -22,6 +22,7 @@ dist_regressscenarios_DATA = \
 	regress/scenarios/sessions.scn regress/scenarios/cli.scn \
 	regress/scenarios/bad_input.scn regress/scenarios/bad_plugin.scn
 dist_regressscenarios_DATA += regress/scenarios/txn.scn
+dist_regressscenarios_DATA += regress/scenarios/filter.scn
 regressdatadir = $(regressdir)/scenarios/data
 dist_regressdata_DATA = \
 	regress/scenarios/data/node-web.json regress/scenarios/data/valid.json \
@@ -34,6 +35,7 @@ dist_regressexpected_DATA = \
 	regress/expected/sessions.out regress/expected/cli.out \
 	regress/expected/bad_input.out regress/expected/bad_plugin.out
 dist_regressexpected_DATA += regress/expected/txn.out
+dist_regressexpected_DATA += regress/expected/filter.out
 
 # ---- temp install (PostgreSQL's tmp_install): `make check` installs the
 # whole tree under $(abs_top_builddir)/tmp_install before any test runs, so

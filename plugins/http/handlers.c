@@ -417,6 +417,39 @@ static int body_args(tbh_conn_t *c, unsigned flags)
     return 0;
 }
 
+/* ?filter -> "Filter", every ?node-meta=k:v -> "NodeMetaFilters" {k:v}
+ * (the endpoint layer applies both to list results). */
+static int filter_args(tbh_conn_t *c)
+{
+    tbh_exchange_t *x = &c->x;
+    json_t *meta = NULL;
+    for (size_t i = 0; i < x->query.n; i++) {
+        const char *k = x->query.v[i].key, *v = x->query.v[i].value;
+        if (strcmp(k, "filter") == 0) {
+            if (set_string(c, x->args, "Filter", v) != 0)
+                goto fail;
+        } else if (strcmp(k, "node-meta") == 0) {
+            const char *colon = strchr(v, ':');
+            char *mk = strndup(v, colon ? (size_t)(colon - v) : strlen(v));
+            json_t *mv = json_string(colon ? colon + 1 : "");
+            if (!meta)
+                meta = json_object();
+            if (!mk || !mv || !meta || json_object_set_new(meta, mk, mv) != 0) {
+                free(mk);
+                tbh_send_text(c, 400, "Request decode failed: invalid UTF-8");
+                goto fail;
+            }
+            free(mk);
+        }
+    }
+    if (meta)
+        json_object_set_new(x->args, "NodeMetaFilters", meta);
+    return 0;
+fail:
+    json_decref(meta);
+    return -1;
+}
+
 static void call_handle(tbh_conn_t *c)
 {
     tbh_exchange_t *x = &c->x;
@@ -466,6 +499,8 @@ static void call_handle(tbh_conn_t *c)
     }
     if (rt->flags & TBH_R_WAN)
         json_object_set_new(x->args, "WAN", json_boolean(tbh_query_has(&x->query, "wan")));
+    if (filter_args(c) != 0)
+        return;
     if ((rt->flags & TBH_R_AGENT) && tbh_agent_args(c) != 0)
         return;
     x->call = s->api->call(s->self, rt->rpc, x->args, &x->opts, on_call, c);

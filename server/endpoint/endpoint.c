@@ -399,6 +399,7 @@ static void run_call(tb_call_t *c)
         tb__buf_free(&cmd);
     } else {
         c->method->run(ep, c->args, &o, NULL);
+        tb__ep_filter_out(c->args, &o);
     }
 
     int may_block = o.blockable && (o.status == TB_OK || o.status == TB_NOT_FOUND) &&

@@ -113,6 +113,18 @@ TB__AGENT_METHOD(tb__m_agent_health_by_id);
 TB__AGENT_METHOD(tb__m_agent_maintenance);
 TB__AGENT_METHOD(tb__m_agent_service_maintenance);
 
+/* filter.c: apply args "Filter" (?filter) and "NodeMetaFilters" ({k:v},
+ * ?node-meta) to a read's result; a bad expression becomes the 400. */
+void tb__ep_filter_out(const json_t *args, tb__ep_out_t *out);
+
+/* coord.c: Coordinate.* and Catalog.NodeServiceList */
+void tb__m_coord_datacenters(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c);
+void tb__m_coord_nodes(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c);
+void tb__m_coord_node(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c);
+void tb__m_node_service_list(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c);
+int tb__w_coord_nodes(tb__watch_t *w, const json_t *a);
+int tb__w_coord_node(tb__watch_t *w, const json_t *a);
+
 /* txn.c: Txn.Apply */
 void tb__m_txn_apply(tb__endpoint_t *ep, const json_t *args, tb__ep_out_t *out, tb__buf_t *cmd);
 

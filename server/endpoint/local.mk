@@ -5,6 +5,8 @@ libtbendpoint_a_SOURCES =
 libtbendpoint_a_SOURCES += server/endpoint/endpoint.h server/endpoint/endpoint_int.h \
 	server/endpoint/endpoint.c server/endpoint/methods.c server/endpoint/normalize.c
 libtbendpoint_a_SOURCES += server/endpoint/txn.c
+libtbendpoint_a_SOURCES += server/endpoint/filter.c server/endpoint/filter.h
+libtbendpoint_a_SOURCES += server/endpoint/coord.c
 libtbendpoint_a_SOURCES += server/endpoint/agent_methods.c
 
 check_PROGRAMS += server/endpoint/tests/test_endpoint
@@ -13,3 +15,10 @@ server_endpoint_tests_test_endpoint_SOURCES = server/endpoint/tests/test_endpoin
 server_endpoint_tests_test_endpoint_CPPFLAGS = $(UNIT_CPPFLAGS)
 server_endpoint_tests_test_endpoint_LDADD = $(CORE_LIBS) $(CUNIT_LIBS)
 server_endpoint_tests_test_endpoint_DEPENDENCIES = libtbcore.a
+
+check_PROGRAMS += server/endpoint/tests/test_filter
+TESTS += server/endpoint/tests/test_filter
+server_endpoint_tests_test_filter_SOURCES = server/endpoint/tests/test_filter.c
+server_endpoint_tests_test_filter_CPPFLAGS = $(UNIT_CPPFLAGS)
+server_endpoint_tests_test_filter_LDADD = $(CORE_LIBS) $(CUNIT_LIBS)
+server_endpoint_tests_test_filter_DEPENDENCIES = libtbcore.a
