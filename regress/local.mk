@@ -22,6 +22,7 @@ dist_regressscenarios_DATA = \
 	regress/scenarios/sessions.scn regress/scenarios/cli.scn \
 	regress/scenarios/bad_input.scn regress/scenarios/bad_plugin.scn
 dist_regressscenarios_DATA += regress/scenarios/txn.scn
+dist_regressscenarios_DATA += regress/scenarios/agent_local.scn regress/scenarios/agent_sessions.scn
 dist_regressscenarios_DATA += regress/scenarios/filter.scn
 regressdatadir = $(regressdir)/scenarios/data
 dist_regressdata_DATA = \
@@ -35,6 +36,7 @@ dist_regressexpected_DATA = \
 	regress/expected/sessions.out regress/expected/cli.out \
 	regress/expected/bad_input.out regress/expected/bad_plugin.out
 dist_regressexpected_DATA += regress/expected/txn.out
+dist_regressexpected_DATA += regress/expected/agent_local.out regress/expected/agent_sessions.out
 dist_regressexpected_DATA += regress/expected/filter.out
 
 # ---- temp install (PostgreSQL's tmp_install): `make check` installs the
@@ -62,6 +64,9 @@ AM_TESTS_ENVIRONMENT = TB_TMP_INSTALL='$(abs_top_builddir)/tmp_install'; \
 
 # ---- the suite in `make check`
 TESTS += regress/run-regress.sh regress/python/run-python-tests.sh
+# the agent's local state against a data_dir agent (ports 18910..18915)
+TESTS += regress/python/run-agent-local.sh
+EXTRA_DIST += regress/python/run-agent-local.sh regress/python/test_agent_local.py
 
 # ---- `make installcheck`: the installed runner against the installed agent
 installcheck-local: regress-installcheck

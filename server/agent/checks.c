@@ -129,7 +129,8 @@ json_t *tb__check_render(const tb__check_t *k)
     char iv[32], to[32];
     fmt_dur(iv, sizeof iv, k->kind == TB__KIND_PLUGIN ? k->interval_ms : 0);
     fmt_dur(to, sizeof to, k->kind == TB__KIND_PLUGIN ? k->timeout_ms : 0);
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:i,s:{},s:i,s:i}",
+    /* No CreateIndex/ModifyIndex: the local view has no Raft index. */
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:i,s:{}}",
                      "Node", cfg->node_name, "CheckID", k->id, "Name", k->name, "Status",
                      tb__check_status_name(k->status), "Notes", k->notes ? k->notes : "",
                      "Output", k->output ? k->output : "", "ServiceID",
@@ -137,7 +138,7 @@ json_t *tb__check_render(const tb__check_t *k)
                      svc ? jstr(svc, "Service") : "", "ServiceTags",
                      json_is_array(tags) ? json_deep_copy(tags) : json_array(), "Type",
                      kind_type(k), "Interval", iv, "Timeout", to, "ExposedPort", 0,
-                     "Definition", "CreateIndex", 0, "ModifyIndex", 0);
+                     "Definition");
 }
 
 /* ------------------------------------------------------------ status */

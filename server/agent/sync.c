@@ -90,8 +90,6 @@ static json_t *check_body(const tb__check_t *k)
     json_object_del(r, "ServiceTags");
     json_object_del(r, "Definition");
     json_object_del(r, "ExposedPort");
-    json_object_del(r, "CreateIndex");
-    json_object_del(r, "ModifyIndex");
     return r;
 }
 

@@ -18,6 +18,7 @@
 #define LOCAL(ep) ((ep)->agent->checks)
 
 /* Map a local-state answer onto the call's outcome. */
+/* Callers evaluate the local call first: err and json are its outputs. */
 static void finish(tb__ep_out_t *out, tb_status_t st, char *err, json_t *json)
 {
     if (st != TB_OK) {
@@ -63,7 +64,8 @@ void tb__m_agent_service_deregister(tb__endpoint_t *ep, const json_t *a, tb__ep_
     const char *id = need(a, "ServiceID", out);
     if (!id) return;
     char *err = NULL;
-    finish(out, tb__local_service_deregister(LOCAL(ep), id, &err), err, NULL);
+    tb_status_t st = tb__local_service_deregister(LOCAL(ep), id, &err);
+    finish(out, st, err, NULL);
 }
 
 void tb__m_agent_check_register(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out,
@@ -73,7 +75,8 @@ void tb__m_agent_check_register(tb__endpoint_t *ep, const json_t *a, tb__ep_out_
     if (!ready(ep, out)) return;
     const json_t *def = tb__jget(a, "Check");
     char *err = NULL;
-    finish(out, tb__local_check_register(LOCAL(ep), def ? def : a, &err), err, NULL);
+    tb_status_t st = tb__local_check_register(LOCAL(ep), def ? def : a, &err);
+    finish(out, st, err, NULL);
 }
 
 void tb__m_agent_check_deregister(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out,
@@ -84,7 +87,8 @@ void tb__m_agent_check_deregister(tb__endpoint_t *ep, const json_t *a, tb__ep_ou
     const char *id = need(a, "CheckID", out);
     if (!id) return;
     char *err = NULL;
-    finish(out, tb__local_check_deregister(LOCAL(ep), id, &err), err, NULL);
+    tb_status_t st = tb__local_check_deregister(LOCAL(ep), id, &err);
+    finish(out, st, err, NULL);
 }
 
 void tb__m_agent_check_update(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out,
@@ -97,8 +101,8 @@ void tb__m_agent_check_update(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t 
     const char *status = tb__jstr(a, "Status");
     const char *output = tb__jstr(a, "Output");
     char *err = NULL;
-    finish(out, tb__local_check_update(LOCAL(ep), id, status ? status : "", output, &err), err,
-           NULL);
+    tb_status_t st = tb__local_check_update(LOCAL(ep), id, status ? status : "", output, &err);
+    finish(out, st, err, NULL);
 }
 
 void tb__m_agent_service(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c)
@@ -160,8 +164,8 @@ void tb__m_agent_maintenance(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *
     int en = enable_arg(a, out);
     if (en < 0) return;
     char *err = NULL;
-    finish(out, tb__local_maintenance(LOCAL(ep), NULL, en, tb__jstr(a, "Reason"), &err), err,
-           NULL);
+    tb_status_t st = tb__local_maintenance(LOCAL(ep), NULL, en, tb__jstr(a, "Reason"), &err);
+    finish(out, st, err, NULL);
 }
 
 void tb__m_agent_service_maintenance(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out,
@@ -174,5 +178,6 @@ void tb__m_agent_service_maintenance(tb__endpoint_t *ep, const json_t *a, tb__ep
     int en = enable_arg(a, out);
     if (en < 0) return;
     char *err = NULL;
-    finish(out, tb__local_maintenance(LOCAL(ep), id, en, tb__jstr(a, "Reason"), &err), err, NULL);
+    tb_status_t st = tb__local_maintenance(LOCAL(ep), id, en, tb__jstr(a, "Reason"), &err);
+    finish(out, st, err, NULL);
 }
