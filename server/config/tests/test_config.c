@@ -656,6 +656,12 @@ static void test_plugin_list(void)
     tb__config_args_free(a);
 
     /* -dev adds every bundled plugin not already listed */
+    size_t nb = 0;
+    for (const char *q = TB_BUNDLED_PLUGINS; *q;) {
+        while (*q == ' ') q++;
+        if (*q) nb++;
+        while (*q && *q != ' ') q++;
+    }
     a = args_with(1);
     add_file(a, "b.json", "{\"plugins\":[\"dns\"]}");
     c = build_ok(a);
@@ -663,7 +669,8 @@ static void test_plugin_list(void)
     l = tb__config_plugin_list(c);
     CU_ASSERT(list_has(l, "dns"));
     CU_ASSERT(list_has(l, "http"));
-    CU_ASSERT_EQUAL(json_array_size(l), 2);
+    /* "dns" is bundled too: listed once */
+    CU_ASSERT_EQUAL(json_array_size(l), strstr(TB_BUNDLED_PLUGINS, "dns") ? nb : nb + 1);
     json_decref(l);
     tb__config_free(c);
     tb__config_args_free(a);
@@ -674,8 +681,9 @@ static void test_plugin_list(void)
     c = build_ok(a);
     CU_ASSERT_FATAL(c != NULL);
     l = tb__config_plugin_list(c);
-    CU_ASSERT_EQUAL(json_array_size(l), 1);
+    CU_ASSERT_EQUAL(json_array_size(l), nb);
     CU_ASSERT(list_has(l, "/opt/http.so"));
+    CU_ASSERT(!list_has(l, "http"));
     json_decref(l);
     tb__config_free(c);
     tb__config_args_free(a);
