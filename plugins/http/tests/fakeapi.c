@@ -713,6 +713,8 @@ int fake_stop_and_free(fake_core_t *c)
 
 int fake_free_unstarted(fake_core_t *c)
 {
+    /* As the core: stop is owed to every initialised plugin, started or not. */
+    if (c->ops.stop) c->ops.stop(&c->plugin, c->ops.arg);
     uv_close((uv_handle_t *)&c->exec_async, NULL);
     uv_run(&c->loop, UV_RUN_DEFAULT); /* close callbacks of what start opened */
     return finish(c);

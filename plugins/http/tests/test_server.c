@@ -877,7 +877,7 @@ static void test_bind_failure(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(err);
     CU_ASSERT_STRING_EQUAL(err, want);
     free(err);
-    /* no stop is owed after a failed start: the plugin freed itself */
+    /* stop is owed after a failed start too: it frees the plugin */
     CU_ASSERT_EQUAL(fake_free_unstarted(&core), 0);
     close(fd);
 }
