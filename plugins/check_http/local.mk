@@ -23,3 +23,8 @@ plugins_check_http_tests_test_check_http_unit_CPPFLAGS = $(AM_CPPFLAGS) $(CUNIT_
 plugins_check_http_tests_test_check_http_unit_LDADD = $(CUNIT_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS)
 
 EXTRA_DIST += plugins/check_http/README.md
+
+# A real agent (staged install) against local servers: make check only.
+TESTS += plugins/check_http/tests/test.sh
+EXTRA_DIST += plugins/check_http/tests/test.sh
+EXTRA_DIST += plugins/check_http/tests/server.py

@@ -21,3 +21,8 @@ plugins_check_script_tests_test_check_output_unit_CPPFLAGS = $(AM_CPPFLAGS) $(CU
 plugins_check_script_tests_test_check_output_unit_LDADD = $(CUNIT_LIBS)
 
 EXTRA_DIST += plugins/check_script/README.md
+
+# A real agent (staged install) against local servers: make check only.
+TESTS += plugins/check_script/tests/test.sh
+EXTRA_DIST += plugins/check_script/tests/test.sh
+EXTRA_DIST += plugins/check_script/tests/checklib.sh plugins/check_script/tests/checkq.py

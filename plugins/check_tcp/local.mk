@@ -20,3 +20,7 @@ plugins_check_tcp_tests_test_check_tcp_unit_CPPFLAGS = $(AM_CPPFLAGS) $(CUNIT_CF
 plugins_check_tcp_tests_test_check_tcp_unit_LDADD = $(CUNIT_LIBS)
 
 EXTRA_DIST += plugins/check_tcp/README.md
+
+# A real agent (staged install) against local servers: make check only.
+TESTS += plugins/check_tcp/tests/test.sh
+EXTRA_DIST += plugins/check_tcp/tests/test.sh
