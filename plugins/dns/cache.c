@@ -199,7 +199,9 @@ void tbd_compile_service(tbd_entry_t *e, const tbd_settings_t *cfg, const json_t
                 host[hl - 1] = 0;
             bad = !*host || add_labels(r->target, &tl, host) != 0;
             r->target[tl++] = 0;
-        } else if (*saddr) {
+        } else if (*saddr && strcmp(saddr, naddr) != 0) {
+            /* a service address of its own (Consul: same as the node's
+             * address still names the node) */
             r->kind = TBD_T_ADDR;
             char hex[33];
             size_t al = ip.fam == 4 ? 4 : 16;

@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# contrib/bench/dns.sh - Tribune's DNS interface beside NSD, Knot and dnsmasq.
+#
+#   contrib/bench/dns.sh [BUILDDIR]     (default: ./build; needs `make install DESTDIR=BUILDDIR/inst`)
+#
+# Data set and query files: the DNS anchors' (100 services x 5 instances on
+# 500 nodes; $ANCHORS/data/catalog-register.jsonl, $ANCHORS/queries/*.txt).
+# Tribune gets the data through its HTTP API (PUT /v1/catalog/register);
+# NSD and Knot get a zone and dnsmasq hosts + srv-host lines generated here
+# from the same JSON lines. Every server runs one thread on CPU 0, dnsperf
+# runs on CPU 1 (-c 4 -T 1 -q 100 -t 2, no EDNS). Prints queries/s, average
+# latency and server CPU microseconds per query side by side, with ratios,
+# then p99 latency of A queries for one service with 5 vs 5,000 instances.
+#
+# Knobs (env): SECONDS_RUN (20), LAT_SECONDS (5), LAT_QPS (20000),
+#   ANCHORS (/work/shared/anchors/dns), PORT_BASE (18750), UDP_LIMIT (5: answers
+#   per non-EDNS UDP reply, so Tribune sends the same 5 records the zones do;
+#   Consul's default is 3), SERVERS ("tribune nsd knot dnsmasq").
+# Packages: dnsperf nsd knot dnsmasq-base dnsutils (contrib/install-deps.sh --bench).
+# Loopback only: every server listens on 127.0.0.1.
+set -euo pipefail
+B=$(cd "${1:-build}" && pwd)
+ANCHORS=${ANCHORS:-/work/shared/anchors/dns}
+SECONDS_RUN=${SECONDS_RUN:-20}
+LAT_SECONDS=${LAT_SECONDS:-5}
+LAT_QPS=${LAT_QPS:-20000}
+PORT_BASE=${PORT_BASE:-18750}
+UDP_LIMIT=${UDP_LIMIT:-5}
+SERVERS=${SERVERS:-"tribune nsd knot dnsmasq"}
+W=$(mktemp -d /tmp/tb-dns-bench.XXXXXX)
+TB=$B/inst/usr/local/bin/tribune
+PLUGINS=$B/inst/usr/local/lib/tribune/plugins-1
+HTTP=$((PORT_BASE + 1))
+declare -A PORT=([tribune]=$PORT_BASE [nsd]=$((PORT_BASE + 2)) [knot]=$((PORT_BASE + 3)) [dnsmasq]=$((PORT_BASE + 4)))
+declare -A PID QPS LAT CPU
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.5
+  rm -rf "$W"
+}
+trap cleanup EXIT
+for t in dnsperf dig taskset; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 2; }; done
+
+# ---------------------------------------------------------------- zones from the JSON lines
+/usr/bin/python3 - "$ANCHORS/data/catalog-register.jsonl" "$W" <<'EOF'
+import json, sys
+src, w = sys.argv[1], sys.argv[2]
+svc = {}   # name -> [(node, addr, port)]
+nodes = {}
+for line in open(src):
+    r = json.loads(line)
+    nodes[r["Node"]] = r["Address"]
+    s = r.get("Service")
+    if s:
+        svc.setdefault(s["Service"], []).append((r["Node"], s.get("Address") or r["Address"], s["Port"]))
+z = ["$ORIGIN consul.", "$TTL 0", "@ IN SOA ns.consul. hostmaster.consul. 1 3600 600 86400 0",
+     "@ IN NS ns.consul.", "ns IN A 127.0.0.1"]
+hosts, srv = [], []
+for name, inst in svc.items():
+    for node, addr, port in inst:
+        z.append("%s.service IN A %s" % (name, addr))
+        hosts.append("%s %s.service.consul" % (addr, name))
+    for node, addr, port in inst:
+        for owner in ("%s.service" % name, "_%s._tcp.service" % name):
+            z.append("%s IN SRV 1 1 %d %s.node.dc1.consul." % (owner, port, node))
+            srv.append("srv-host=%s.consul,%s.node.dc1.consul,%d,1,1" % (owner, node, port))
+for node, addr in nodes.items():
+    z.append("%s.node.dc1 IN A %s" % (node, addr))
+    hosts.append("%s %s.node.dc1.consul" % (addr, node))
+open(w + "/consul.zone", "w").write("\n".join(z) + "\n")
+open(w + "/dnsmasq.hosts", "w").write("\n".join(hosts) + "\n")
+open(w + "/dnsmasq-srv.conf", "w").write("\n".join(srv) + "\n")
+EOF
+
+wait_answer() { # port
+  for _ in $(seq 1 100); do
+    [ -n "$(dig +time=1 +tries=1 +short -p "$1" @127.0.0.1 web.service.consul A 2>/dev/null)" ] && return 0
+    sleep 0.1
+  done
+  echo "server on port $1 does not answer" >&2; return 1
+}
+
+start_tribune() {
+  cat > "$W/tb.json" <<EOF
+{"dns_config": {"udp_answer_limit": $UDP_LIMIT}, "log_level": "WARN"}
+EOF
+  taskset -c 0 "$TB" agent -dev -node bench -http-port "$HTTP" -dns-port "${PORT[tribune]}" \
+    -plugin-dir "$PLUGINS" -config-file "$W/tb.json" >"$W/tribune.log" 2>&1 &
+  PID[tribune]=$!; PIDS+=($!)
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$HTTP/v1/status/leader" >/dev/null && break; sleep 0.1; done
+  /usr/bin/python3 - "$ANCHORS/data/catalog-register.jsonl" "$HTTP" <<'EOF'
+import sys, http.client
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[2]))
+for line in open(sys.argv[1]):
+    c.request("PUT", "/v1/catalog/register", body=line.encode())
+    r = c.getresponse(); r.read()
+    assert r.status == 200, r.status
+EOF
+  wait_answer "${PORT[tribune]}"
+}
+
+start_nsd() {
+  mkdir -p "$W/nsd"
+  cat > "$W/nsd/nsd.conf" <<EOF
+server:
+    ip-address: 127.0.0.1@${PORT[nsd]}
+    do-ip6: no
+    server-count: 1
+    username: ""
+    database: ""
+    zonelistfile: $W/nsd/zone.list
+    xfrdfile: $W/nsd/xfrd.state
+    xfrdir: $W/nsd
+    pidfile: $W/nsd/nsd.pid
+    logfile: $W/nsd/nsd.log
+    round-robin: yes
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
+remote-control:
+    control-enable: no
+zone:
+    name: consul
+    zonefile: $W/consul.zone
+EOF
+  taskset -c 0 nsd -d -c "$W/nsd/nsd.conf" >"$W/nsd/out.log" 2>&1 &
+  PID[nsd]=$!; PIDS+=($!)
+  wait_answer "${PORT[nsd]}"
+}
+
+start_knot() {
+  mkdir -p "$W/knot/db"
+  cat > "$W/knot/knot.conf" <<EOF
+server:
+    listen: 127.0.0.1@${PORT[knot]}
+    rundir: $W/knot
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+    answer-rotation: on
+database:
+    storage: $W/knot/db
+log:
+  - target: stderr
+    any: warning
+zone:
+  - domain: consul
+    file: $W/consul.zone
+    journal-content: none
+    zonefile-sync: -1
+    semantic-checks: off
+EOF
+  taskset -c 0 knotd -c "$W/knot/knot.conf" >"$W/knot/out.log" 2>&1 &
+  PID[knot]=$!; PIDS+=($!)
+  wait_answer "${PORT[knot]}"
+}
+
+start_dnsmasq() {
+  taskset -c 0 dnsmasq -k --port="${PORT[dnsmasq]}" --listen-address=127.0.0.1 --bind-interfaces \
+    --no-resolv --no-hosts --no-poll --local=/consul/ --addn-hosts="$W/dnsmasq.hosts" \
+    --conf-file="$W/dnsmasq-srv.conf" --local-ttl=0 --user=root --group=root \
+    --pid-file="$W/dnsmasq.pid" >"$W/dnsmasq.log" 2>&1 &
+  PID[dnsmasq]=$!; PIDS+=($!)
+  wait_answer "${PORT[dnsmasq]}"
+}
+
+# utime+stime (clock ticks) of a process and its children (NSD forks)
+cpu_ticks() {
+  local total=0 p
+  for p in $1 $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+    [ -r /proc/"$p"/stat ] || continue
+    total=$((total + $(awk '{print $14 + $15}' /proc/"$p"/stat)))
+  done
+  echo $total
+}
+
+run_dnsperf() { # name queryfile -> sets QPS LAT CPU for "name/file"
+  local name=$1 file=$2 key="$1/$(basename "$2" .txt)"
+  local t0 t1 out
+  t0=$(cpu_ticks "${PID[$name]}")
+  out=$(taskset -c 1 dnsperf -m udp -s 127.0.0.1 -p "${PORT[$name]}" -d "$file" -c 4 -T 1 -q 100 \
+        -t 2 -l "$SECONDS_RUN" 2>&1)
+  t1=$(cpu_ticks "${PID[$name]}")
+  local completed qps lat hz
+  hz=$(getconf CLK_TCK)
+  completed=$(echo "$out" | awk '/Queries completed:/{print $3}')
+  qps=$(echo "$out" | awk '/Queries per second:/{print $4}')
+  lat=$(echo "$out" | awk '/Average Latency/{print $4}')
+  QPS[$key]=${qps%.*}
+  LAT[$key]=$(awk -v l="$lat" 'BEGIN{printf "%.0f", l * 1e6}')
+  CPU[$key]=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$completed" 'BEGIN{printf "%.2f", d / hz * 1e6 / (n ? n : 1)}')
+  echo "  $key: qps=${QPS[$key]} avg_lat_us=${LAT[$key]} server_cpu_us_per_query=${CPU[$key]} lost=$(echo "$out" | awk '/Queries lost:/{print $3}')" >&2
+}
+
+echo "== starting servers (CPU 0), dnsperf on CPU 1, ${SECONDS_RUN}s per run" >&2
+for s in $SERVERS; do "start_$s"; done
+for f in mixed a; do
+  for s in $SERVERS; do run_dnsperf "$s" "$ANCHORS/queries/$f.txt"; done
+done
+
+printf '\n%-10s %-6s %10s %8s %10s %12s %10s %10s\n' server test qps "x NSD" "x dnsmasq" avg_lat_us lat_ratio cpu_us/q
+for f in mixed a; do
+  for s in $SERVERS; do
+    k="$s/$f"
+    rn=$(awk -v a="${QPS[$k]}" -v b="${QPS[nsd/$f]:-0}" 'BEGIN{ if (b) printf "%.2f", a / b; else print "-" }')
+    rd=$(awk -v a="${QPS[$k]}" -v b="${QPS[dnsmasq/$f]:-0}" 'BEGIN{ if (b) printf "%.2f", a / b; else print "-" }')
+    rl=$(awk -v a="${LAT[$k]}" -v b="${LAT[nsd/$f]:-0}" 'BEGIN{ if (b) printf "%.2f", a / b; else print "-" }')
+    printf '%-10s %-6s %10s %8s %10s %12s %10s %10s\n' "$s" "$f" "${QPS[$k]}" "$rn" "$rd" "${LAT[$k]}" "$rl" "${CPU[$k]}"
+  done
+done
+
+# ---------------------------------------------------------------- 5 vs 5,000 instances
+if [[ " $SERVERS " == *" tribune "* ]]; then
+  echo "== p99 latency, A queries, one service with 5 vs 5,000 instances (${LAT_QPS} q/s, ${LAT_SECONDS}s)" >&2
+  /usr/bin/python3 - "$HTTP" <<'EOF'
+import json, sys, http.client
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+def reg(node, addr, svc, sid):
+    body = {"Node": node, "Address": addr, "Service": {"ID": sid, "Service": svc, "Port": 80},
+            "Checks": [{"CheckID": "c-" + sid, "Name": "c", "Status": "passing", "ServiceID": sid}]}
+    c.request("PUT", "/v1/catalog/register", body=json.dumps(body).encode())
+    r = c.getresponse(); r.read()
+for i in range(5):
+    reg("s5-%d" % i, "10.50.0.%d" % (i + 1), "five", "five-%d" % i)
+for i in range(5000):
+    reg("s5k-%d" % i, "10.%d.%d.%d" % (60 + i // 65536, (i // 256) % 256, i % 256), "fivek", "fivek-%d" % i)
+EOF
+  echo "fivek.service.consul A" > "$W/q5k.txt"
+  echo "five.service.consul A" > "$W/q5.txt"
+  [ "$(dig +short -p "${PORT[tribune]}" @127.0.0.1 +tcp fivek.service.consul | wc -l)" -ge 4096 ] || echo "warning: fivek not fully registered" >&2
+  p99() { # file -> p50 p99 (us)
+    taskset -c 1 dnsperf -m udp -s 127.0.0.1 -p "${PORT[tribune]}" -d "$1" -c 4 -T 1 -q 100 -t 2 \
+      -l "$LAT_SECONDS" -Q "$LAT_QPS" -v 2>/dev/null |
+      awk '$1 == ">" && $2 == "NOERROR" {print $NF}' | sort -g |
+      awk '{v[NR]=$1} END{ if (!NR) {print "- -"; exit} i=int(NR*0.5); if(i<1)i=1; j=int(NR*0.99+0.999); if(j>NR)j=NR; printf "%.0f %.0f %d\n", v[i]*1e6, v[j]*1e6, NR}'
+  }
+  read -r a50 a99 an < <(p99 "$W/q5.txt")
+  read -r b50 b99 bn < <(p99 "$W/q5k.txt")
+  printf '\n%-22s %8s %8s %9s\n' "tribune A, service" p50_us p99_us answers
+  printf '%-22s %8s %8s %9s\n' "5 instances" "$a50" "$a99" "$an"
+  printf '%-22s %8s %8s %9s\n' "5,000 instances" "$b50" "$b99" "$bn"
+  awk -v a="$a99" -v b="$b99" 'BEGIN{ if (a > 0) printf "p99 ratio 5,000 / 5 = %.2f (goal <= 1.2)\n", b / a }'
+fi
