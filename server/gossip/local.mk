@@ -6,7 +6,9 @@
 noinst_LIBRARIES += libtbgossip.a
 libtbgossip_a_CPPFLAGS = $(CORE_CPPFLAGS)
 libtbgossip_a_SOURCES = \
-	server/gossip/wire.h server/gossip/wire.c
+	server/gossip/wire.h server/gossip/wire.c \
+	server/gossip/swim.h server/gossip/swim.c \
+	server/gossip/serf.h server/gossip/serf.c
 
 TB_GOSSIP_TEST_CPPFLAGS = $(UNIT_CPPFLAGS) \
 	-DTB_GOSSIP_TESTDATA='"$(abs_top_srcdir)/server/gossip/tests/data"'
@@ -32,3 +34,13 @@ fuzz-gossip: $(top_srcdir)/server/gossip/tests/fuzz_wire.c $(top_srcdir)/server/
 	@$(MKDIR_P) server/gossip/tests
 	$(AM_V_CC)$(TB_GOSSIP_FUZZ_CC) $(TB_GOSSIP_FUZZ_FLAGS) $(CORE_CPPFLAGS) \
 		-o server/gossip/tests/fuzz_wire $^ $(DEP_LIBS)
+
+# Simulator: thousands of instances over a simulated lossy network.
+# `gsim --check` (50 nodes, bounds + determinism) runs in make check;
+# contrib/bench/gossip-sim runs the full measurements.
+check_PROGRAMS += server/gossip/tests/gsim
+TESTS += server/gossip/tests/gsim-check.sh
+EXTRA_DIST += server/gossip/tests/gsim-check.sh
+server_gossip_tests_gsim_SOURCES = server/gossip/tests/gsim.c
+server_gossip_tests_gsim_CPPFLAGS = $(UNIT_CPPFLAGS)
+server_gossip_tests_gsim_LDADD = libtbgossip.a $(DEP_LIBS)
