@@ -23,6 +23,8 @@ dist_regressscenarios_DATA = \
 	regress/scenarios/bad_input.scn regress/scenarios/bad_plugin.scn
 dist_regressscenarios_DATA += regress/scenarios/txn.scn
 dist_regressscenarios_DATA += regress/scenarios/agent_local.scn regress/scenarios/agent_sessions.scn
+dist_regressscenarios_DATA += regress/scenarios/agent_cli.scn
+dist_regressdata_DATA += regress/scenarios/data/agent-svc.json
 dist_regressscenarios_DATA += regress/scenarios/filter.scn
 regressdatadir = $(regressdir)/scenarios/data
 dist_regressdata_DATA = \
@@ -37,6 +39,7 @@ dist_regressexpected_DATA = \
 	regress/expected/bad_input.out regress/expected/bad_plugin.out
 dist_regressexpected_DATA += regress/expected/txn.out
 dist_regressexpected_DATA += regress/expected/agent_local.out regress/expected/agent_sessions.out
+dist_regressexpected_DATA += regress/expected/agent_cli.out
 dist_regressexpected_DATA += regress/expected/filter.out
 
 # ---- temp install (PostgreSQL's tmp_install): `make check` installs the

@@ -27,7 +27,10 @@ static const command_t commands[] = {
     {"catalog", tb__cmd_catalog, 1, "Interact with the catalog"},
     {"info", tb__cmd_info, 1, "Provides debugging information for operators."},
     {"kv", tb__cmd_kv, 1, "Interact with the key-value store"},
+    {"maint", tb__cmd_maint, 1, "Controls node or service maintenance mode"},
     {"members", tb__cmd_members, 1, "Lists the members of a Tribune cluster"},
+    {"reload", tb__cmd_reload, 1, "Triggers the agent to reload configuration files"},
+    {"services", tb__cmd_services, 1, "Interact with services"},
     {"validate", tb__cmd_validate, 0, "Validate config files/directories"},
     {"version", tb__cmd_version, 0, "Prints the Tribune version"},
 };

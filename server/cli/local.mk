@@ -11,6 +11,7 @@ libtbcli_a_SOURCES = \
 	server/cli/kv.c \
 	server/cli/catalog.c \
 	server/cli/members.c
+libtbcli_a_SOURCES += server/cli/local_cmd.c
 
 # Unit tests of the parser and formatters; the commands themselves are
 # exercised end to end by the regress suite.
