@@ -24,13 +24,14 @@ dist_regressscenarios_DATA = \
 dist_regressscenarios_DATA += regress/scenarios/txn.scn
 dist_regressscenarios_DATA += regress/scenarios/agent_local.scn regress/scenarios/agent_sessions.scn
 dist_regressscenarios_DATA += regress/scenarios/agent_cli.scn
-dist_regressdata_DATA += regress/scenarios/data/agent-svc.json
+# (agent-svc.json is listed after dist_regressdata_DATA is defined)
 dist_regressscenarios_DATA += regress/scenarios/filter.scn
 regressdatadir = $(regressdir)/scenarios/data
 dist_regressdata_DATA = \
 	regress/scenarios/data/node-web.json regress/scenarios/data/valid.json \
 	regress/scenarios/data/invalid.json
 dist_regressdata_DATA += regress/scenarios/data/txn-129.json
+dist_regressdata_DATA += regress/scenarios/data/agent-svc.json
 regressexpecteddir = $(regressdir)/expected
 dist_regressexpected_DATA = \
 	regress/expected/kv.out regress/expected/catalog.out \
