@@ -92,6 +92,8 @@ typedef struct tb__checks_stats {
     uint64_t check_writes_saved; /* results that needed no write (stable, coalesced) */
     uint64_t full_syncs;
     uint64_t sync_repairs;       /* writes a full sync needed */
+    uint64_t check_runs;         /* probes started */
+    uint64_t late_p99_ms;        /* p99 of how late probes started (bucket bound) */
 } tb__checks_stats_t;
 void tb__checks_get_stats(const tb__checks_t *c, tb__checks_stats_t *out);
 

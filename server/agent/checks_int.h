@@ -16,6 +16,7 @@
 #define TB__OUTPUT_MAX 4096
 
 enum { TB__SRC_CONFIG = 0, TB__SRC_API = 1 };
+#define TB__LATE_BUCKETS 12
 enum { TB__KIND_PLUGIN = 0, TB__KIND_TTL = 1, TB__KIND_MAINT = 2 };
 
 struct tb__check {
@@ -34,6 +35,7 @@ struct tb__check {
     uv_timer_t run_timer;    /* interval */
     uv_timer_t timeout_timer;/* probe deadline */
     uv_timer_t ttl_timer;    /* TTL lapse */
+    uint64_t next_due;       /* loop ms of the next scheduled run */
     int active;              /* timers initialised */
     tb_probe_t *probe;       /* in flight */
     int reported;            /* a result reached the catalog */
@@ -54,6 +56,7 @@ struct tb__checks {
     int sync_running;
     size_t last_nodes;   /* cluster size seen by the last full sync */
     tb__checks_stats_t st;
+    uint64_t late_hist[TB__LATE_BUCKETS]; /* run lateness histogram */
 };
 
 /* checks.c */

@@ -487,6 +487,10 @@ static json_t *stats_json(tb__endpoint_t *ep)
         json_object_set_new(agent, "anti_entropy_syncs", json_string(buf));
         snprintf(buf, sizeof buf, "%llu", (unsigned long long)cs.sync_repairs);
         json_object_set_new(agent, "anti_entropy_repairs", json_string(buf));
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)cs.check_runs);
+        json_object_set_new(agent, "check_runs", json_string(buf));
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)cs.late_p99_ms);
+        json_object_set_new(agent, "check_sched_late_p99_ms", json_string(buf));
     }
     json_object_set_new(st, "agent", agent);
     json_object_set_new(st, "build", json_pack("{s:s,s:s,s:s}", "prerelease", "", "revision",

@@ -20,6 +20,7 @@
 
 #include "agent/agent.h"
 #include "agent/checks.h"
+#include "plugin/plugin.h"
 
 /* ------------------------------------------------------------ fixture */
 
@@ -341,6 +342,76 @@ static void test_reload(void)
     fx_free(f);
 }
 
+
+/* A check type whose probes answer from a script of statuses; "hang"
+ * never answers (the core's timeout must fire). */
+typedef struct fake {
+    int n;
+    const tb_check_status_t *seq;
+    int len;
+    tb_probe_t *hung[16]; /* answered at the end, as a plugin must */
+    int nhung;
+} fake_t;
+
+static int fake_probe(void *arg, tb_probe_t *p, char **err)
+{
+    fake_t *f = arg;
+    (void)err;
+    const json_t *def = p->definition;
+    if (json_is_true(json_object_get(def, "hang"))) {
+        if (f->nhung < 16) f->hung[f->nhung++] = p;
+        return 0;
+    }
+    tb_check_status_t st = f->seq[f->n < f->len ? f->n : f->len - 1];
+    f->n++;
+    char out[32];
+    snprintf(out, sizeof out, "probe %d", f->n);
+    tb__probe_done(p, st, out);
+    return 0;
+}
+
+static void test_scheduler(void)
+{
+    static const tb_check_status_t seq[] = {TB_CHECK_PASSING, TB_CHECK_PASSING,
+                                            TB_CHECK_PASSING, TB_CHECK_CRITICAL};
+    fake_t fk = {0, seq, 4, {NULL}, 0};
+    tb_plugin_t owner = {0};
+    owner.name = (char *)"fakeplugin";
+    tb__check_type_t type = {{sizeof(tb_check_type_desc_t), TB_CHECK_TYPE_DESC_VERSION, "fake",
+                              "fake", NULL, fake_probe, &fk},
+                             &owner};
+    tb__plugins_t plugins = {0};
+    plugins.check_types = &type;
+    plugins.ncheck_types = 1;
+    /* Interval below 1s is clamped to 1s; success_before_passing 2. */
+    fx_t *f = fx_new(0, J("{\"checks\":[{\"name\":\"f\",\"fake\":true,\"interval\":\"100ms\","
+                          "\"success_before_passing\":2},"
+                          "{\"name\":\"h\",\"fake\":true,\"hang\":true,\"interval\":\"1s\","
+                          "\"timeout\":\"200ms\"}]}"));
+    f->a.plugins = &plugins;
+    tb__checks_t *c = start(f);
+    CU_ASSERT_STRING_EQUAL(check_field(c, "f", "Interval"), "1s");
+    CU_ASSERT_STRING_EQUAL(check_field(c, "f", "Type"), "fake");
+    /* Within the first second (stagger) one probe at most: still withheld. */
+    int seen_withheld = 0;
+    for (int i = 0; i < 28 && fk.n < 3; i++) {
+        run_for(f, 100);
+        if (fk.n == 1 && !strcmp(check_field(c, "f", "Status"), "critical")) seen_withheld = 1;
+    }
+    CU_ASSERT(seen_withheld);
+    CU_ASSERT(fk.n >= 2);
+    CU_ASSERT_STRING_EQUAL(check_field(c, "f", "Status"), "passing");
+    CU_ASSERT_STRING_EQUAL(check_field(c, "h", "Status"), "critical");
+    CU_ASSERT_PTR_NOT_NULL(strstr(check_field(c, "h", "Output"), "Timed out (200ms)"));
+    tb__checks_stats_t st;
+    tb__checks_get_stats(c, &st);
+    CU_ASSERT(st.check_runs >= 3);
+    CU_ASSERT(st.late_p99_ms <= 100);
+    fx_free(f);
+    /* Late answers after the timeout (and after the stop) are ignored. */
+    for (int i = 0; i < fk.nhung; i++) tb__probe_done(fk.hung[i], TB_CHECK_PASSING, "late");
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -352,6 +423,7 @@ int main(void)
     CU_add_test(s, "script_gating_and_unknown_type", test_gating);
     CU_add_test(s, "persistence", test_persistence);
     CU_add_test(s, "reload", test_reload);
+    CU_add_test(s, "scheduler_thresholds_timeout", test_scheduler);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned fails = CU_get_number_of_failures();
