@@ -160,6 +160,14 @@ class AgentLocalStateTest(unittest.TestCase):
         _wait(lambda: any(k["CheckID"] == "service:pyweb1" and k["Status"] == "passing"
                           for k in c.health.checks("pyweb")[1]), "check repair")
         self.assertGreaterEqual(int(self.stats()["anti_entropy_repairs"]), 1)
+        # a deleted node comes back with everything on it
+        self.assertTrue(c.catalog.deregister(NODE))
+        self.assertEqual(self.catalog_ids(c), [])
+        _http("PUT", "/v1/agent/reload")
+        _wait(lambda: self.catalog_ids(c) == ["cfga", "cfgb", "consul", "pyweb1"],
+              "node repair")
+        _wait(lambda: any(k["CheckID"] == "serfHealth" for k in c.health.node(NODE)[1]),
+              "serfHealth repair")
 
         # reload: cfgb removed, cfga changed, cfgc added; pyweb1 untouched
         c.agent.check.ttl_pass("service:cfga", "cfg ok")

@@ -412,6 +412,34 @@ static void test_scheduler(void)
     for (int i = 0; i < fk.nhung; i++) tb__probe_done(fk.hung[i], TB_CHECK_PASSING, "late");
 }
 
+/* Output-only changes wait for check_update_interval; status changes and
+ * stable results behave as edge-triggered. */
+static void test_coalesce(void)
+{
+    fx_t *f = fx_new(0, J("{\"check_update_interval\":\"300ms\"}"));
+    tb__checks_t *c = start(f);
+    char *err = NULL;
+    json_t *chk = J("{\"Name\":\"t\",\"TTL\":\"1m\"}");
+    CU_ASSERT_EQUAL(tb__local_check_register(c, chk, &err), TB_OK);
+    json_decref(chk);
+    tb__checks_stats_t a, b;
+    tb__local_check_update(c, "t", "passing", "v1", &err); /* status change: written */
+    tb__checks_get_stats(c, &a);
+    tb__local_check_update(c, "t", "passing", "v1", &err); /* stable: saved */
+    tb__local_check_update(c, "t", "passing", "v2", &err); /* output only: deferred */
+    tb__local_check_update(c, "t", "passing", "v3", &err);
+    tb__checks_get_stats(c, &b);
+    CU_ASSERT_EQUAL(b.catalog_writes, a.catalog_writes);
+    CU_ASSERT_EQUAL(b.check_writes_saved - a.check_writes_saved, 3);
+    run_for(f, 1500); /* the sweep pushes the latest output once */
+    tb__checks_get_stats(c, &b);
+    CU_ASSERT_EQUAL(b.catalog_writes, a.catalog_writes + 1);
+    tb__local_check_update(c, "t", "warning", "v3", &err); /* status change: at once */
+    tb__checks_get_stats(c, &b);
+    CU_ASSERT_EQUAL(b.catalog_writes, a.catalog_writes + 2);
+    fx_free(f);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -424,6 +452,7 @@ int main(void)
     CU_add_test(s, "persistence", test_persistence);
     CU_add_test(s, "reload", test_reload);
     CU_add_test(s, "scheduler_thresholds_timeout", test_scheduler);
+    CU_add_test(s, "output_coalescing", test_coalesce);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned fails = CU_get_number_of_failures();
