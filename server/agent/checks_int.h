@@ -72,6 +72,8 @@ void tb__sync_check(tb__checks_t *c, tb__check_t *k);
 void tb__sync_deregister(tb__checks_t *c, const char *service_id, const char *check_id);
 void tb__sync_timers_start(tb__checks_t *c);
 void tb__sync_timers_stop(tb__checks_t *c);
+/* One pass of the deregister_critical_service_after reaper (every 30s). */
+void tb__sync_reap(tb__checks_t *c);
 
 /* persist.c: no-ops without data_dir (-dev). */
 void tb__persist_save(tb__checks_t *c);

@@ -126,9 +126,10 @@ static void on_coalesce(uv_timer_t *t)
 
 /* ------------------------------------------------------------ reaper */
 
-static void on_reap(uv_timer_t *t)
+static void on_reap(uv_timer_t *t) { tb__sync_reap(t->data); }
+
+void tb__sync_reap(tb__checks_t *c)
 {
-    tb__checks_t *c = t->data;
     uint64_t now = uv_now(&c->agent->loop);
     json_t *doomed = json_array();
     for (size_t i = 0; i < c->n; i++) {

@@ -20,6 +20,7 @@
 
 #include "agent/agent.h"
 #include "agent/checks.h"
+#include "agent/checks_int.h"
 #include "plugin/plugin.h"
 
 /* ------------------------------------------------------------ fixture */
@@ -440,6 +441,42 @@ static void test_coalesce(void)
     fx_free(f);
 }
 
+/* deregister_critical_service_after: clamped to 1m; the reaper removes the
+ * service once its check has been critical that long (the test moves the
+ * check's critical_since back instead of waiting a minute). */
+static void test_reaper(void)
+{
+    fx_t *f = fx_new(0, NULL);
+    tb__checks_t *c = start(f);
+    char *err = NULL;
+    json_t *svc = J("{\"Name\":\"doomed\",\"Check\":{\"TTL\":\"1m\",\"Status\":\"passing\","
+                    "\"DeregisterCriticalServiceAfter\":\"10s\"}}");
+    CU_ASSERT_EQUAL(tb__local_service_register(c, svc, 0, &err), TB_OK);
+    json_decref(svc);
+    svc = J("{\"Name\":\"kept\",\"Check\":{\"TTL\":\"1m\"}}");
+    CU_ASSERT_EQUAL(tb__local_service_register(c, svc, 0, &err), TB_OK);
+    json_decref(svc);
+    tb__check_t *k = tb__checks_find(c, "service:doomed", NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    CU_ASSERT_EQUAL(k->dereg_ms, 60000);
+    tb__sync_reap(c); /* passing: nothing happens */
+    CU_ASSERT_PTR_NOT_NULL(tb__checks_find(c, "service:doomed", NULL));
+    CU_ASSERT_EQUAL(tb__local_check_update(c, "service:doomed", "critical", "x", &err), TB_OK);
+    CU_ASSERT(k->critical_since != 0);
+    tb__sync_reap(c); /* critical, but not for a minute yet */
+    CU_ASSERT_PTR_NOT_NULL(tb__checks_find(c, "service:doomed", NULL));
+    uv_update_time(&f->a.loop);
+    k->critical_since = 1;
+    f->a.loop.time += 61000; /* a minute later */
+    tb__sync_reap(c);
+    json_t *s = tb__checks_agent_services(c);
+    CU_ASSERT_PTR_NULL(json_object_get(s, "doomed"));
+    CU_ASSERT_PTR_NOT_NULL(json_object_get(s, "kept")); /* critical, but no deadline */
+    json_decref(s);
+    CU_ASSERT_PTR_NULL(tb__checks_find(c, "service:doomed", NULL));
+    fx_free(f);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -453,6 +490,7 @@ int main(void)
     CU_add_test(s, "reload", test_reload);
     CU_add_test(s, "scheduler_thresholds_timeout", test_scheduler);
     CU_add_test(s, "output_coalescing", test_coalesce);
+    CU_add_test(s, "deregister_critical_reaper", test_reaper);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned fails = CU_get_number_of_failures();
