@@ -305,9 +305,16 @@ static void run_kv_read(tb_call_t *c, tb__ep_out_t *o)
     }
 }
 
+static void run_generic_read(tb_call_t *c, tb__ep_out_t *o)
+{
+    c->method->run(c->ep, c->args, o, NULL);
+    tb__ep_filter_out(c->args, o);
+}
+
 void tb__ep_apply(tb__endpoint_t *ep, tb__buf_t *cmd, tb__ep_out_t *out)
 {
     tb__agent_t *a = ep->agent;
+    tb__ep_cache_clear(ep); /* shared reads never outlive a write */
     uint64_t last = tb__state_last_index(a->state);
     uint64_t idx = (ep->applied_index > last ? ep->applied_index : last) + 1;
     tb__apply_result_t ar;
@@ -364,6 +371,7 @@ static void run_call(tb_call_t *c)
     tb__endpoint_t *ep = c->ep;
     tb__agent_t *a = ep->agent;
     tb__ep_out_t o;
+    int shared = 0; /* o borrowed from the coalescing cache */
     memset(&o, 0, sizeof o);
 
     if (ep->closing) {
@@ -391,15 +399,14 @@ static void run_call(tb_call_t *c)
     if (c->kind == CALL_KV_WRITE) {
         run_kv_write(c, &o);
     } else if (c->kind == CALL_KV_READ) {
-        run_kv_read(c, &o);
+        shared = tb__ep_shared_read(ep, c, &o, run_kv_read);
     } else if (c->method->write) {
         tb__buf_t cmd = {0};
         c->method->run(ep, c->args, &o, &cmd);
         if (o.status == TB_OK && cmd.len) tb__ep_apply(ep, &cmd, &o);
         tb__buf_free(&cmd);
     } else {
-        c->method->run(ep, c->args, &o, NULL);
-        tb__ep_filter_out(c->args, &o);
+        shared = tb__ep_shared_read(ep, c, &o, run_generic_read);
     }
 
     int may_block = o.blockable && (o.status == TB_OK || o.status == TB_NOT_FOUND) &&
@@ -418,18 +425,18 @@ static void run_call(tb_call_t *c)
             if (heap_push(ep, c) != 0) {
                 c->deadline = 0;
                 complete(c, &o);
-                out_clear(&o);
+                if (!shared) out_clear(&o);
                 return;
             }
             rearm_timer(ep);
         }
         c->state = CS_BLOCKED;
         ep->nblocked++;
-        out_clear(&o);
+        if (!shared) out_clear(&o);
         return;
     }
     complete(c, &o);
-    out_clear(&o);
+    if (!shared) out_clear(&o);
 }
 
 static void idle_cb(uv_idle_t *h)
@@ -587,6 +594,7 @@ void tb__endpoint_free(tb__endpoint_t *ep)
         call_free(c);
     }
     free(ep->heap);
+    tb__ep_cache_free(ep);
     for (size_t i = 0; i < ep->nttls; i++) free(ep->ttls[i].id);
     free(ep->ttls);
     free(ep);

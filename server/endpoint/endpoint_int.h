@@ -83,6 +83,8 @@ struct tb__endpoint {
     tb__ttl_t *ttls;
     size_t nttls;
     int closing;
+    struct tb__ep_cache *cache; /* coalesce.c: reads shared within a queue turn */
+    uint64_t coalesced;         /* reads answered from it (metrics) */
 };
 
 /* endpoint.c */
@@ -124,6 +126,13 @@ void tb__m_coord_node(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb
 void tb__m_node_service_list(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c);
 int tb__w_coord_nodes(tb__watch_t *w, const json_t *a);
 int tb__w_coord_node(tb__watch_t *w, const json_t *a);
+
+/* coalesce.c: run a read through the per-turn cache: 1 when *o is shared
+ * (borrowed: do not clear it), 0 when *o is the caller's own. */
+int tb__ep_shared_read(tb__endpoint_t *ep, tb_call_t *c, tb__ep_out_t *o,
+                       void (*run)(tb_call_t *c, tb__ep_out_t *o));
+void tb__ep_cache_clear(tb__endpoint_t *ep);
+void tb__ep_cache_free(tb__endpoint_t *ep);
 
 /* txn.c: Txn.Apply */
 void tb__m_txn_apply(tb__endpoint_t *ep, const json_t *args, tb__ep_out_t *out, tb__buf_t *cmd);

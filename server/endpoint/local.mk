@@ -7,6 +7,7 @@ libtbendpoint_a_SOURCES += server/endpoint/endpoint.h server/endpoint/endpoint_i
 libtbendpoint_a_SOURCES += server/endpoint/txn.c
 libtbendpoint_a_SOURCES += server/endpoint/filter.c server/endpoint/filter.h
 libtbendpoint_a_SOURCES += server/endpoint/coord.c
+libtbendpoint_a_SOURCES += server/endpoint/coalesce.c
 libtbendpoint_a_SOURCES += server/endpoint/agent_methods.c
 
 check_PROGRAMS += server/endpoint/tests/test_endpoint
