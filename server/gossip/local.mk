@@ -20,6 +20,12 @@ server_gossip_tests_test_wire_SOURCES = server/gossip/tests/test_wire.c
 server_gossip_tests_test_wire_CPPFLAGS = $(TB_GOSSIP_TEST_CPPFLAGS)
 server_gossip_tests_test_wire_LDADD = $(TB_GOSSIP_TEST_LDADD)
 
+check_PROGRAMS += server/gossip/tests/test_swim
+TESTS += server/gossip/tests/test_swim
+server_gossip_tests_test_swim_SOURCES = server/gossip/tests/test_swim.c
+server_gossip_tests_test_swim_CPPFLAGS = $(TB_GOSSIP_TEST_CPPFLAGS)
+server_gossip_tests_test_swim_LDADD = $(TB_GOSSIP_TEST_LDADD)
+
 EXTRA_DIST += server/gossip/tests/data
 
 # libFuzzer target over the packet decoders; not part of `all`:

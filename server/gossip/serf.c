@@ -1036,6 +1036,11 @@ int tb__serf_set_tags(tb__serf_t *s, uint64_t now, const tb__gw_tag_t *tags, int
     return r;
 }
 
+size_t tb__serf_queue_len(const tb__serf_t *s)
+{
+    return tb__swim_queue_len(s->sw) + s->q_intents.n + s->q_queries.n + s->q_events.n;
+}
+
 size_t tb__serf_num_members(const tb__serf_t *s)
 {
     return s->n_members;

@@ -99,6 +99,9 @@ int tb__serf_user_event(tb__serf_t *s, uint64_t now_ms, const char *name, const 
 /* Replace our tags. */
 int tb__serf_set_tags(tb__serf_t *s, uint64_t now_ms, const tb__gw_tag_t *tags, int n);
 
+/* Queued broadcasts, memberlist's and serf's. */
+size_t tb__serf_queue_len(const tb__serf_t *s);
+
 bool tb__serf_poll(tb__serf_t *s, tb__serf_event_t *ev);
 
 size_t tb__serf_num_members(const tb__serf_t *s);

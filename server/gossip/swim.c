@@ -1477,6 +1477,11 @@ int tb__swim_set_meta(tb__swim_t *sw, uint64_t now_ms, const uint8_t *meta, size
     return 0;
 }
 
+size_t tb__swim_queue_len(const tb__swim_t *sw)
+{
+    return sw->n_q;
+}
+
 void tb__swim_drop_broadcasts(tb__swim_t *sw)
 {
     for (int t = 0; t < TIERS; t++)

@@ -164,6 +164,9 @@ void tb__swim_send_user(tb__swim_t *sw, const uint8_t *addr, size_t alen, uint16
  * converged cluster). */
 void tb__swim_drop_broadcasts(tb__swim_t *sw);
 
+/* Broadcasts still queued (memberlist messages). */
+size_t tb__swim_queue_len(const tb__swim_t *sw);
+
 /* Pop one output; returns false when none is left. */
 bool tb__swim_poll(tb__swim_t *sw, tb__swim_out_t *out);
 

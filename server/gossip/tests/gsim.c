@@ -226,7 +226,7 @@ static void run_until(sim_t *s, uint64_t t_end, uint32_t step)
     }
 }
 
-static tb__serf_t *make_node(uint32_t i, uint64_t seed, size_t n_hint, bool quiet)
+static tb__serf_t *make_node(uint32_t i, uint64_t seed, size_t n_hint, bool no_tcp_ping)
 {
     tb__serf_config_t c;
     char name[32];
@@ -238,7 +238,7 @@ static tb__serf_t *make_node(uint32_t i, uint64_t seed, size_t n_hint, bool quie
     c.swim.port = 7946;
     c.swim.seed = seed * 1000003ULL + i + 1;
     c.swim.n_hint = n_hint;
-    (void)quiet;
+    c.swim.profile.disable_tcp_pings = no_tcp_ping;
     return tb__serf_new(&c, 0);
 }
 
@@ -252,7 +252,7 @@ static size_t count_converged(sim_t *s, size_t want)
 }
 
 typedef struct {
-    double join_s, ev999_s, ev100_s, suspect_first_s, dead_first_s, dead_all_s;
+    double join_s, drain_s, ev999_s, ev100_s, suspect_first_s, dead_first_s, dead_all_s;
     uint64_t fp_suspicions, fp_deaths, fp_probes, fp_failures;
     double wall_s;
 } result_t;
@@ -336,7 +336,7 @@ static void sim_free(sim_t *s)
 }
 
 static int run(size_t n, uint64_t seed, size_t view, double fp_loss, uint32_t fp_secs,
-               result_t *r)
+               bool no_tcp_ping, result_t *r)
 {
     sim_t s;
     memset(&s, 0, sizeof s);
@@ -351,15 +351,16 @@ static int run(size_t n, uint64_t seed, size_t view, double fp_loss, uint32_t fp
     s.got_event = calloc(n, sizeof *s.got_event);
     const uint32_t step = 5;
     for (uint32_t i = 0; i < n; i++)
-        s.node[i] = make_node(i, seed, view ? n : 0, view > 0);
+        s.node[i] = make_node(i, seed, view ? n : 0, no_tcp_ping);
 
     if (view) {
         /* partial views: feed V random members' alive messages, then drop
          * the resulting broadcasts (a converged, quiet cluster) */
         for (uint32_t i = 0; i < n; i++) {
             tb__swim_t *sw = tb__serf_swim(s.node[i]);
-            for (size_t k = 0; k < view; k++) {
-                uint32_t j = (uint32_t)(srnd(&s) % n);
+            bool all = view >= n - 1;
+            for (size_t k = 0; k < (all ? n : view); k++) {
+                uint32_t j = all ? (uint32_t)k : (uint32_t)(srnd(&s) % n);
                 if (j == i)
                     continue;
                 const tb__swim_node_t *me = tb__swim_local(tb__serf_swim(s.node[j]));
@@ -413,7 +414,19 @@ static int run(size_t n, uint64_t seed, size_t view, double fp_loss, uint32_t fp
     }
     if (r->join_s < 0)
         fprintf(stderr, "join: only %zu of %zu converged\n", count_converged(&s, n), n);
-    run_until(&s, s.now + 10000, step); /* let the queues drain */
+    /* let the broadcast queues drain (a quiet cluster, as after a minute) */
+    uint64_t td = s.now;
+    r->drain_s = -1;
+    while (s.now < td + 180000) {
+        run_until(&s, s.now + 500, step);
+        size_t q = 0;
+        for (uint32_t i = 0; i < n; i++)
+            q += tb__serf_queue_len(s.node[i]);
+        if (q == 0) {
+            r->drain_s = (double)(s.now - last_join) / 1000.0;
+            break;
+        }
+    }
 
     /* (2) one user event */
     event_phase(&s, r, step);
@@ -474,11 +487,11 @@ static void print(size_t n, size_t view, double loss, const result_t *r)
                r->ev999_s, r->ev100_s, r->wall_s);
         return;
     }
-    printf("nodes=%zu join_converge=%.2fs event_99.9%%=%.3fs event_100%%=%.3fs "
+    printf("nodes=%zu join_converge=%.2fs queues_empty=%.1fs event_99.9%%=%.3fs event_100%%=%.3fs "
            "loss=%.0f%%: probes=%llu failed_probes=%llu (%.3f%%) suspicions=%llu "
            "false_deaths=%llu | crash: first_suspect=%.2fs first_dead=%.2fs all_dead=%.2fs "
            "wall=%.1fs\n",
-           n, r->join_s, r->ev999_s, r->ev100_s, loss * 100, (unsigned long long)r->fp_probes,
+           n, r->join_s, r->drain_s, r->ev999_s, r->ev100_s, loss * 100, (unsigned long long)r->fp_probes,
            (unsigned long long)r->fp_failures,
            r->fp_probes ? 100.0 * (double)r->fp_failures / (double)r->fp_probes : 0.0,
            (unsigned long long)r->fp_suspicions, (unsigned long long)r->fp_deaths,
@@ -491,7 +504,7 @@ int main(int argc, char **argv)
     uint64_t seed = 1;
     double loss = 0.05;
     uint32_t fp_secs = 60;
-    bool check = false;
+    bool check = false, no_tcp_ping = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--check"))
             check = true;
@@ -499,6 +512,8 @@ int main(int argc, char **argv)
             n = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
             seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--no-tcp-ping"))
+            no_tcp_ping = true;
         else if (!strcmp(argv[i], "--view") && i + 1 < argc)
             view = strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--loss") && i + 1 < argc)
@@ -507,7 +522,7 @@ int main(int argc, char **argv)
             fp_secs = (uint32_t)strtoul(argv[++i], NULL, 10);
         else {
             fprintf(stderr, "usage: gsim [--check] [--nodes N] [--seed S] [--view V] "
-                            "[--loss P] [--loss-secs S]\n");
+                            "[--loss P] [--loss-secs S] [--no-tcp-ping]\n");
             return 2;
         }
     }
@@ -516,19 +531,24 @@ int main(int argc, char **argv)
     result_t r;
     if (check) {
         /* make check: 50 nodes, bounds that a broken protocol misses */
-        n = 50;
+        n = 200;
         fp_secs = 20;
-        run(n, seed, 0, loss, fp_secs, &r);
+        run(n, seed, 0, loss, fp_secs, no_tcp_ping, &r);
         print(n, 0, loss, &r);
         result_t again;
-        run(n, seed, 0, loss, fp_secs, &again);
+        run(n, seed, 0, loss, fp_secs, no_tcp_ping, &again);
         int bad = 0;
         bad += r.join_s < 0 || r.join_s > 30;
         bad += r.ev100_s < 0 || r.ev100_s > 3;
         bad += r.fp_deaths != 0;
         bad += r.dead_first_s < 0 || r.dead_all_s < 0 || r.dead_all_s > 60;
-        /* Lifeguard: no death before the minimum suspicion timeout (4 s x log10 50) */
-        bad += r.dead_first_s >= 0 && r.dead_first_s < 4.0;
+        /* Lifeguard: nobody declares death before the minimum suspicion
+         * timeout (4 x log10(n) x 1 s) */
+        tb__swim_profile_t lan;
+        uint64_t smin, smax;
+        tb__swim_profile(TB__SWIM_PROFILE_LAN, &lan);
+        tb__swim_suspicion_bounds(&lan, n, &smin, &smax);
+        bad += r.dead_first_s >= 0 && r.dead_first_s * 1000 < (double)smin;
         /* same seed, same run */
         bad += again.join_s != r.join_s || again.ev100_s != r.ev100_s ||
                again.fp_suspicions != r.fp_suspicions || again.dead_all_s != r.dead_all_s;
@@ -536,7 +556,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "gsim --check: %d bound(s) missed\n", bad);
         return bad ? 1 : 0;
     }
-    run(n, seed, view, loss, fp_secs, &r);
+    run(n, seed, view, loss, fp_secs, no_tcp_ping, &r);
     print(n, view, loss, &r);
     return 0;
 }
