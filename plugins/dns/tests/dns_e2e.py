@@ -208,8 +208,8 @@ def run():
     out = dig("ext.service.consul", "SRV")
     check(section(out, "ANSWER")[0][7] == "db.example.com.", "hostname target")
     check(short("ext.service.consul") == ["db.example.com."], "hostname service gives CNAME")
-    out = kdig_out = dig("+tcp", "web.service.consul", "SRV", tool="kdig")
-    check("SRV" in kdig_out and "TCP" in kdig_out, "kdig SRV over TCP")
+    kd = dig("+tcp", "web.service.consul", "SRV", tool="kdig")
+    check(kd.count("\tSRV\t") >= 4 and "TCP" in kd, "kdig SRV over TCP: all instances")
 
     # nodes
     check(short("web1.node.consul") == ["10.0.0.1"], "node A")
@@ -284,7 +284,7 @@ def run():
     check(short("www.example.org") == ["203.0.113.7"] and status(out) == "NOERROR",
           "forwarded to the next recursor after a timeout")
     check(time.time() - t0 >= 0.3, "first recursor timed out (%.2fs)" % (time.time() - t0))
-    check(short("-x", "198.51.100.1") == [] or True, "unknown PTR forwarded")
+    check(short("-x", "198.51.100.1") == ["203.0.113.7"], "PTR of an unknown address forwarded")
 
     # the cache follows the catalog (blocking queries)
     register("web1", "10.0.0.1", "web", status="critical", port=8001, tags=["v2"])
