@@ -82,6 +82,8 @@ struct tb__raft {
 	uint64_t now;
 	uint64_t transfer_to;
 	int need_bcast;
+	int fresh;    /* started less than an election timeout ago (lease safety) */
+	int no_lease; /* a TimeoutNow went out this term: another leader may follow */
 
 	/* ReadIndex */
 	uint64_t round;
@@ -529,6 +531,7 @@ static void become_leader(tb__raft_t *r)
 	r->role = TB_RAFT_LEADER;
 	r->leader = r->id;
 	r->transfer_to = 0;
+	r->no_lease = 0;
 	r->hb_elapsed = 0;
 	r->elapsed = 0;
 	r->pr_n = 0;
@@ -735,7 +738,7 @@ static int maybe_commit(tb__raft_t *r)
 
 static int lease_valid(const tb__raft_t *r)
 {
-	if (!r->o.lease_read || !r->o.check_quorum)
+	if (!r->o.lease_read || !r->o.check_quorum || r->no_lease || r->transfer_to)
 		return 0;
 	uint64_t q = quorum_value(r, 1);
 	if (q == 0 || r->round - q >= ROUND_RING)
@@ -1003,8 +1006,8 @@ static void leader_app_resp(tb__raft_t *r, peer_t *p, const tb__raft_msg_t *m)
 		if (r->role != TB_RAFT_LEADER)
 			return;
 		if (r->transfer_to == p->id && p->match == last_index(r)) {
-			outmsg_t *o = send_msg(r, TB_RAFT_MSG_TIMEOUT_NOW, p->id);
-			(void)o;
+			send_msg(r, TB_RAFT_MSG_TIMEOUT_NOW, p->id);
+			r->no_lease = 1;
 		}
 	} else if (p->state == PR_PROBE) {
 		p->paused = 0;
@@ -1043,7 +1046,10 @@ int tb__raft_step(tb__raft_t *r, const tb__raft_msg_t *m)
 		int vote_like = m->type == TB_RAFT_MSG_VOTE || m->type == TB_RAFT_MSG_PREVOTE;
 		if (vote_like) {
 			int force = m->ctx == 1;
-			int in_lease = r->o.check_quorum && r->leader != 0 && r->elapsed < r->o.election_ticks;
+			/* with leases, a restarted server also waits an election
+			 * timeout: it may have acknowledged a lease before the crash */
+			int in_lease = r->o.check_quorum && r->elapsed < r->o.election_ticks &&
+			               (r->leader != 0 || (r->fresh && r->o.lease_read));
 			if (!force && in_lease)
 				return 0; /* leader stickiness: a live leader is not disrupted */
 		}
@@ -1213,6 +1219,8 @@ int tb__raft_step(tb__raft_t *r, const tb__raft_msg_t *m)
 void tb__raft_tick(tb__raft_t *r)
 {
 	r->now++;
+	if (r->fresh && r->now >= r->o.election_ticks)
+		r->fresh = 0;
 	if (r->role != TB_RAFT_LEADER) {
 		if (++r->elapsed >= r->timeout) {
 			r->elapsed = 0;
@@ -1344,9 +1352,10 @@ int tb__raft_transfer(tb__raft_t *r, uint64_t to)
 	r->transfer_to = to;
 	r->elapsed = 0;
 	peer_t *p = peer_of(r, to);
-	if (p->match == last_index(r))
+	if (p->match == last_index(r)) {
 		send_msg(r, TB_RAFT_MSG_TIMEOUT_NOW, to);
-	else
+		r->no_lease = 1;
+	} else
 		send_all_append(r, p, 0);
 	return 0;
 }
@@ -1576,6 +1585,7 @@ tb__raft_t *tb__raft_new(const tb__raft_opts_t *opts, const tb__raft_hard_t *hs,
 		r->hard_changed = 1;
 	}
 	r->role = TB_RAFT_FOLLOWER;
+	r->fresh = 1;
 	reset_timeout(r);
 	return r;
 fail:

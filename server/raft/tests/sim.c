@@ -140,6 +140,7 @@ typedef struct {
 	net_t *net;
 	size_t n_net, net_cap;
 	double loss, dup, leader_kill;
+	int lease; /* lease reads on, with clock drift bounded to 5 % */
 	unsigned max_delay;
 	int partitioned;
 	uint64_t heal_at;
@@ -481,6 +482,10 @@ static void opts_for(world_t *w, node_t *nd, tb__raft_opts_t *o)
 	o->catchup_max_lag = 4;
 	o->pre_vote = w->seed % 7 != 3;
 	o->check_quorum = w->seed % 5 != 2;
+	if (w->lease) {
+		o->check_quorum = 1;
+		o->lease_read = 1;
+	}
 }
 
 static void node_start(world_t *w, node_t *nd)
@@ -498,7 +503,7 @@ static void node_start(world_t *w, node_t *nd)
 	if (nd->d.snap.index && nd->d.snap_len >= 16)
 		memcpy(&nd->value, nd->d.snap_data, 8);
 	nd->n_rq = 0;
-	nd->tick_period = 16 + below(&w->g, 8);
+	nd->tick_period = w->lease ? 20 + below(&w->g, 2) : 16 + below(&w->g, 8);
 	nd->tick_phase = below(&w->g, nd->tick_period);
 	trace(w, "node %" PRIu64 " starts: term %" PRIu64 " snap %" PRIu64 " log %zu", nd->id, nd->d.hs.term,
 	      nd->d.snap.index, nd->d.n);
@@ -1018,8 +1023,14 @@ static void step_world(world_t *w)
 	}
 	if (!w->partitioned && chance(&w->g, 0.0008)) {
 		w->partitioned = 1;
+		node_t *l = leader_node(w);
 		for (int i = 0; i < SIM_MAXN; i++)
 			w->nodes[i].side = (int)below(&w->g, 2);
+		/* half the time: the leader alone in a minority, where stale
+		 * reads and lost writes would show */
+		if (l && chance(&w->g, 0.5))
+			for (int i = 0; i < SIM_MAXN; i++)
+				w->nodes[i].side = &w->nodes[i] == l;
 		w->heal_at = w->now + 200 + below(&w->g, 1500);
 		trace(w, "partition");
 	}
@@ -1049,6 +1060,7 @@ static int run_seed(uint64_t seed, int verbose, uint64_t steps, int quiet)
 	w->dup = (double)below(&w->g, 6) / 100.0;
 	w->max_delay = 2 + below(&w->g, 8);
 	w->leader_kill = (double)below(&w->g, 4) * 0.2;
+	w->lease = seed % 3 == 0;
 	w->end = steps;
 	tb__raft_conf_t conf;
 	memset(&conf, 0, sizeof(conf));
@@ -1087,6 +1099,19 @@ static int run_seed(uint64_t seed, int verbose, uint64_t steps, int quiet)
 		if (lin == 0)
 			failf(w, "history of %d operations is not linearizable", checked);
 	}
+	if (w->fail[0] && verbose)
+		for (int i = 0; i < w->n_ops; i++) {
+			const op_t *o = &w->ops[i];
+			printf("op #%d client %d %s(%" PRId64 ",%" PRId64 ") at node %" PRIu64 ": invoked %" PRIu64, i + 1,
+			       o->client, o->kind == OP_WRITE ? "write" : o->kind == OP_CAS ? "cas" : "read", o->a, o->b,
+			       o->node, o->inv);
+			if (o->dropped)
+				printf(", no effect\n");
+			else if (o->resp == INF)
+				printf(", indeterminate\n");
+			else
+				printf(", returned %" PRId64 " at %" PRIu64 "\n", o->out, o->resp);
+		}
 	int rc = w->fail[0] ? 1 : 0;
 	if (rc)
 		printf("FAIL seed=%" PRIu64 ": %s (replay: sim --seed %" PRIu64 " -v)\n", seed, w->fail, seed);
