@@ -34,7 +34,7 @@ void tbh_exchange_reset(tbh_conn_t *c)
 static void send_json(tbh_conn_t *c, const json_t *v)
 {
     tbh_buf_t b = TBH_BUF_INIT;
-    if (tbh_json_render(&b, v, c->x.pretty) != 0) {
+    if (tbh_render_cached(c->srv, v, c->x.pretty, &b) != 0) {
         tbh_buf_free(&b);
         tbh_send_text(c, 500, "failed to encode the response");
         return;
@@ -366,6 +366,11 @@ static void on_call(void *arg, const tb_result_t *r)
             tbh_send_text(c, 404, r->error ? r->error : "");
         else if (flags & TBH_R_NO_RESULT)
             tbh_send_text(c, 200, "");
+        else if ((flags & TBH_R_TEXT) && json_is_string(r->json)) {
+            tbh_buf_t b = TBH_BUF_INIT;
+            tbh_buf_add(&b, json_string_value(r->json), json_string_length(r->json));
+            tbh_send(c, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+        }
         else
             send_json(c, r->json);
         return;
@@ -500,6 +505,9 @@ static void call_handle(tbh_conn_t *c)
     if (rt->flags & TBH_R_WAN)
         json_object_set_new(x->args, "WAN", json_boolean(tbh_query_has(&x->query, "wan")));
     if (filter_args(c) != 0)
+        return;
+    if ((rt->flags & TBH_R_TEXT) && tbh_query_get(&x->query, "format") &&
+        set_string(c, x->args, "Format", tbh_query_get(&x->query, "format")) != 0)
         return;
     if ((rt->flags & TBH_R_AGENT) && tbh_agent_args(c) != 0)
         return;

@@ -49,6 +49,7 @@ void tbh_server_maybe_free(tbh_server_t *s)
         }
     }
     tbh_settings_free(&s->cfg);
+    tbh_render_cache_free(s);
     free(s);
 }
 

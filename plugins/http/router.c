@@ -397,6 +397,8 @@ static const tbh_route_t routes[] = {
      "ServiceID", "Missing serviceID", TBH_R_AGENT},
 
     {"/v1/txn", TBH_M_PUT, TBH_EP_TXN, "Txn.Apply", NULL, NULL, 0},
+    {"/v1/agent/metrics", TBH_M_GET, TBH_EP_CALL, "Agent.Metrics", NULL, NULL, TBH_R_TEXT},
+    {"/v1/agent/host", TBH_M_GET, TBH_EP_CALL, "Agent.Host", NULL, NULL, 0},
     {"/v1/catalog/node-services/", TBH_M_GET, TBH_EP_CALL, "Catalog.NodeServiceList", "Node",
      "Missing node name", Q | D},
     {"/v1/coordinate/datacenters", TBH_M_GET, TBH_EP_CALL, "Coordinate.ListDatacenters", NULL,

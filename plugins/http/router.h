@@ -95,6 +95,7 @@ typedef enum tbh_ep {
 #define TBH_R_WAN 0x080u       /* "WAN": ?wan present */
 #define TBH_R_DISCOVERY 0x100u /* catalog/health: discovery_max_stale applies */
 #define TBH_R_AGENT 0x200u     /* agent local-state route: h_agent.c hooks */
+#define TBH_R_TEXT 0x400u      /* "Format": ?format; a JSON string result is sent as text */
 
 typedef struct tbh_route {
     const char *pattern; /* exact path, or a prefix when it ends in '/' */

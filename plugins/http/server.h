@@ -114,6 +114,10 @@ struct tbh_server {
     size_t open_handles;      /* listeners and connections not yet closed */
     int started;
     int stopping;
+    /* render_cache.c: the last JSON result rendered and its bytes */
+    const json_t *rc_json;
+    int rc_pretty;
+    tbh_buf_t rc_buf;
 };
 
 /* ---- http.c ---- */
@@ -146,6 +150,12 @@ void tbh_exchange_reset(tbh_conn_t *c);
 int tbh_agent_args(tbh_conn_t *c);
 /* On completion: 1 when it answered (health statuses), else 0. */
 int tbh_agent_result(tbh_conn_t *c, const tb_result_t *r);
+
+/* ---- render_cache.c ---- */
+/* Render v (as tbh_json_render) into out, reusing the bytes when v is the
+ * object rendered last (shared results of coalesced blocking queries). */
+int tbh_render_cached(tbh_server_t *s, const json_t *v, int pretty, tbh_buf_t *out);
+void tbh_render_cache_free(tbh_server_t *s);
 
 /* ---- h_txn.c ---- */
 void tbh_txn_handle(tbh_conn_t *c);

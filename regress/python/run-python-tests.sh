@@ -18,4 +18,4 @@ if [ -z "$py" ]; then
 fi
 # Ports 18600..18605 belong to this test.
 cd "$here" && TB_PY_PORT_BASE=${TB_PY_PORT_BASE:-18600} PYTHONDONTWRITEBYTECODE=1 \
-  exec "$py" -W ignore::ResourceWarning -m unittest -v test_consul_client 2>&1
+  exec "$py" -W ignore::ResourceWarning -m unittest -v test_consul_client test_api 2>&1

@@ -205,6 +205,9 @@ static tb_call_t *call_new(tb__endpoint_t *ep, int kind, const tb_query_opts_t *
 {
     tb_call_t *c = calloc(1, sizeof *c);
     if (!c) return NULL;
+    ep->stats.calls++;
+    if (kind == CALL_KV_READ) ep->stats.kv_reads++;
+    else if (kind == CALL_KV_WRITE) ep->stats.kv_writes++;
     c->ep = ep;
     c->kind = kind;
     c->cb = cb;
@@ -315,6 +318,7 @@ void tb__ep_apply(tb__endpoint_t *ep, tb__buf_t *cmd, tb__ep_out_t *out)
 {
     tb__agent_t *a = ep->agent;
     tb__ep_cache_clear(ep); /* shared reads never outlive a write */
+    ep->stats.applies++;
     uint64_t last = tb__state_last_index(a->state);
     uint64_t idx = (ep->applied_index > last ? ep->applied_index : last) + 1;
     tb__apply_result_t ar;
@@ -414,6 +418,7 @@ static void run_call(tb_call_t *c)
                     (o.index ? o.index : 1) <= c->opts.min_index;
     if (may_block && subscribe(c) == 0) {
         if (!c->deadline) {
+            ep->stats.blocked++;
             const tb__config_t *cfg = a->config;
             uint64_t wait = c->opts.wait_ms ? c->opts.wait_ms : cfg->default_query_time_ms;
             if (wait > cfg->max_query_time_ms) wait = cfg->max_query_time_ms;

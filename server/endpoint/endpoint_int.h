@@ -69,6 +69,11 @@ typedef struct tb__ttl {
     uint64_t deadline;
 } tb__ttl_t;
 
+/* Counters since start (agent_info.c: /v1/agent/metrics). */
+typedef struct tb__ep_stats {
+    uint64_t calls, kv_reads, kv_writes, applies, blocked;
+} tb__ep_stats_t;
+
 struct tb__endpoint {
     struct tb__agent *agent;
     uv_idle_t idle;
@@ -85,6 +90,7 @@ struct tb__endpoint {
     int closing;
     struct tb__ep_cache *cache; /* coalesce.c: reads shared within a queue turn */
     uint64_t coalesced;         /* reads answered from it (metrics) */
+    tb__ep_stats_t stats;
 };
 
 /* endpoint.c */
@@ -133,6 +139,11 @@ int tb__ep_shared_read(tb__endpoint_t *ep, tb_call_t *c, tb__ep_out_t *o,
                        void (*run)(tb_call_t *c, tb__ep_out_t *o));
 void tb__ep_cache_clear(tb__endpoint_t *ep);
 void tb__ep_cache_free(tb__endpoint_t *ep);
+
+/* agent_info.c: Agent.Metrics ({"Format":"prometheus"} -> text as a JSON
+ * string), Agent.Host */
+void tb__m_agent_metrics(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c);
+void tb__m_agent_host(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c);
 
 /* txn.c: Txn.Apply */
 void tb__m_txn_apply(tb__endpoint_t *ep, const json_t *args, tb__ep_out_t *out, tb__buf_t *cmd);

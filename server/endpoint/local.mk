@@ -8,6 +8,7 @@ libtbendpoint_a_SOURCES += server/endpoint/txn.c
 libtbendpoint_a_SOURCES += server/endpoint/filter.c server/endpoint/filter.h
 libtbendpoint_a_SOURCES += server/endpoint/coord.c
 libtbendpoint_a_SOURCES += server/endpoint/coalesce.c
+libtbendpoint_a_SOURCES += server/endpoint/agent_info.c
 libtbendpoint_a_SOURCES += server/endpoint/agent_methods.c
 
 check_PROGRAMS += server/endpoint/tests/test_endpoint

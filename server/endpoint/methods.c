@@ -619,6 +619,8 @@ static const tb__method_t methods[] = {
     {"Agent.Maintenance", "node", 0, 0, tb__m_agent_maintenance, NULL},
     {"Agent.ServiceMaintenance", "service", 0, 0, tb__m_agent_service_maintenance, NULL},
     {"Txn.Apply", "key", 1, 1, tb__m_txn_apply, NULL},
+    {"Agent.Metrics", "agent", 0, 0, tb__m_agent_metrics, NULL},
+    {"Agent.Host", "operator", 0, 0, tb__m_agent_host, NULL},
     {"Catalog.NodeServiceList", "node", 1, 0, tb__m_node_service_list, tb__w_coord_node},
     {"Coordinate.ListDatacenters", NULL, 0, 0, tb__m_coord_datacenters, NULL},
     {"Coordinate.ListNodes", "node", 1, 0, tb__m_coord_nodes, tb__w_coord_nodes},
