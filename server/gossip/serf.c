@@ -316,32 +316,30 @@ static void squeue_free(squeue_t *q)
     memset(q, 0, sizeof *q);
 }
 
-/* Fewest transmits first; items reaching the limit are dropped after the
- * packet is built (the slices handed out must stay valid until then). */
+/* Fewest transmits first (one pass per transmit count, so a long queue
+ * costs O(queue) per packet); items reaching the limit are dropped at the
+ * next call, as the slices handed out must stay valid until then. */
 static size_t squeue_take(tb__serf_t *s, squeue_t *q, size_t overhead, size_t *room,
                           tb__gw_bytes_t *out, size_t max, uint32_t lim)
 {
     size_t got = 0;
-    while (got < max) {
-        long best = -1;
-        for (size_t i = 0; i < q->n; i++) {
+    uint32_t lo = UINT32_MAX;
+    for (size_t i = 0; i < q->n; i++)
+        if (q->v[i].transmits < lo)
+            lo = q->v[i].transmits;
+    for (uint32_t t = lo; t < lim && got < max && *room > overhead; t++) {
+        for (size_t i = 0; i < q->n && got < max; i++) {
             sq_item_t *it = &q->v[i];
-            if (it->round == s->round || it->len + overhead > *room)
+            if (it->transmits != t || it->round == s->round || it->len + overhead > *room)
                 continue;
-            if (best < 0 || it->transmits < q->v[best].transmits)
-                best = (long)i;
+            it->round = s->round;
+            it->transmits++;
+            out[got].p = it->buf;
+            out[got].n = it->len;
+            got++;
+            *room -= it->len + overhead;
         }
-        if (best < 0)
-            break;
-        sq_item_t *it = &q->v[best];
-        it->round = s->round;
-        it->transmits++;
-        out[got].p = it->buf;
-        out[got].n = it->len;
-        got++;
-        *room -= it->len + overhead;
     }
-    (void)lim;
     return got;
 }
 
