@@ -67,6 +67,8 @@ struct http_probe {
     uv_getaddrinfo_t gai;
     int gai_pending;
     struct addrinfo *res, *cur;
+    struct addrinfo nai;           /* an IP literal: no resolver round trip */
+    struct sockaddr_storage nsa;
     uv_tcp_t tcp;
     uv_connect_t creq;
     int handles, tcp_open;
@@ -317,11 +319,25 @@ static void response_done(hprobe_t *hp)
         return;
     }
     char *body = utf8_sanitize(hp->bodybuf, hp->bodylen);
-    size_t ol = strlen(hp->orig_url) + strlen(hp->reason) + (body ? strlen(body) : 0) + 128;
+    char head[1024];
+    int hl = snprintf(head, sizeof head, "HTTP %s %s: %d %s Output: ", hp->orig_method,
+                      hp->orig_url, hp->status_code, hp->reason);
+    if (hl < 0) hl = 0;
+    if ((size_t)hl >= sizeof head) hl = (int)sizeof head - 1;
+    if (body) {
+        /* The core caps the whole output at output_max_size: the body gets
+         * what the status line leaves, cut on a character boundary. */
+        size_t budget = hp->max_out > (size_t)hl ? hp->max_out - (size_t)hl : 0;
+        size_t bl = strlen(body);
+        if (bl > budget) {
+            size_t cut = budget;
+            while (cut > 0 && ((unsigned char)body[cut] & 0xC0) == 0x80) cut--;
+            body[cut] = '\0';
+        }
+    }
+    size_t ol = (size_t)hl + (body ? strlen(body) : 0) + 1;
     char *out = malloc(ol);
-    if (out)
-        snprintf(out, ol, "HTTP %s %s: %d %s Output: %s", hp->orig_method, hp->orig_url,
-                 hp->status_code, hp->reason, body ? body : "");
+    if (out) snprintf(out, ol, "%s%s", head, body ? body : "");
     finish(hp, http_status_map(hp->status_code), out ? out : "out of memory");
     free(out);
     free(body);
@@ -384,7 +400,8 @@ static void tls_flush(hprobe_t *hp)
 static void tls_error(hprobe_t *hp)
 {
     char what[512];
-    long vr = SSL_get_verify_result(hp->ssl);
+    /* With tls_skip_verify the result may still record a failed check. */
+    long vr = hp->skip_verify ? X509_V_OK : SSL_get_verify_result(hp->ssl);
     unsigned long e = ERR_get_error();
     if (vr != X509_V_OK)
         snprintf(what, sizeof what, "tls: failed to verify certificate: x509: %s",
@@ -620,6 +637,19 @@ static void start_attempt(hprobe_t *hp)
     }
     http_parser_init(&hp->parser, HTTP_RESPONSE);
     hp->parser.data = hp;
+    int port = atoi(hp->u.port);
+    if (uv_ip4_addr(hp->u.host, port, (struct sockaddr_in *)&hp->nsa) == 0 ||
+        uv_ip6_addr(hp->u.host, port, (struct sockaddr_in6 *)&hp->nsa) == 0) {
+        memset(&hp->nai, 0, sizeof hp->nai);
+        hp->nai.ai_family = hp->nsa.ss_family;
+        hp->nai.ai_socktype = SOCK_STREAM;
+        hp->nai.ai_addr = (struct sockaddr *)&hp->nsa;
+        hp->nai.ai_addrlen = hp->nsa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                            : sizeof(struct sockaddr_in);
+        hp->cur = &hp->nai;
+        connect_next(hp);
+        return;
+    }
     struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;

@@ -45,17 +45,29 @@ void outbuf_append(outbuf_t *o, const char *data, size_t n)
 char *outbuf_render(const outbuf_t *o)
 {
     char head[96] = "";
-    if (o->total > o->len)
-        snprintf(head, sizeof head, "Captured %zu of %llu bytes\n...\n", o->cap,
-                 (unsigned long long)o->total);
+    size_t keep = o->len;
+    if (o->total > o->len) {
+        /* The core caps every output at output_max_size, so the prefix comes
+         * out of the budget: prefix + kept bytes == cap. */
+        int hl = snprintf(head, sizeof head, "Captured %zu of %llu bytes\n...\n", o->len,
+                          (unsigned long long)o->total);
+        if ((size_t)hl + 16 <= o->len) {
+            keep = o->len - (size_t)hl;
+            snprintf(head, sizeof head, "Captured %zu of %llu bytes\n...\n", keep,
+                     (unsigned long long)o->total);
+        } else
+            head[0] = '\0'; /* too small for a prefix: the tail alone */
+    }
     size_t hl = strlen(head);
-    char *flat = malloc(hl + o->len + 1);
+    char *flat = malloc(hl + keep + 1);
     if (!flat) return NULL;
     memcpy(flat, head, hl);
-    size_t first = o->cap - o->start < o->len ? o->cap - o->start : o->len;
-    memcpy(flat + hl, o->buf + o->start, first);
-    memcpy(flat + hl + first, o->buf, o->len - first);
-    char *out = utf8_sanitize(flat, hl + o->len);
+    /* the last `keep` bytes of the ring, oldest first */
+    size_t from = (o->start + (o->len - keep)) % o->cap;
+    size_t first = o->cap - from < keep ? o->cap - from : keep;
+    memcpy(flat + hl, o->buf + from, first);
+    memcpy(flat + hl + first, o->buf, keep - first);
+    char *out = utf8_sanitize(flat, hl + keep);
     free(flat);
     return out;
 }

@@ -21,8 +21,9 @@ typedef struct outbuf {
 
 int outbuf_init(outbuf_t *o, size_t cap);
 void outbuf_append(outbuf_t *o, const char *data, size_t n);
-/* The kept bytes, prefixed "Captured <cap> of <total> bytes\n...\n" when
- * some were dropped, as valid UTF-8; malloc'd. */
+/* The kept bytes as valid UTF-8, malloc'd. When some were dropped: Consul's
+ * "Captured <kept> of <total> bytes\n...\n" and the last bytes, the whole
+ * no longer than cap (the core caps outputs at output_max_size). */
 char *outbuf_render(const outbuf_t *o);
 void outbuf_free(outbuf_t *o);
 

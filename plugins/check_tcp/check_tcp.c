@@ -39,6 +39,8 @@ struct tcp_probe {
     uv_getaddrinfo_t gai;
     int gai_pending;
     struct addrinfo *res, *cur;
+    struct addrinfo nai;           /* a numeric host: no resolver round trip */
+    struct sockaddr_storage nsa;
     uv_tcp_t tcp;
     uv_connect_t conn;
     uv_timer_t timer;
@@ -223,6 +225,25 @@ static int tcp_probe(void *arg, tb_probe_t *probe, char **errmsg)
     tp->timer.data = tp;
     tp->handles = 1;
     tp->gai.data = tp;
+    tp->next = ct->active;
+    if (ct->active) ct->active->prev = tp;
+    ct->active = tp;
+    uint64_t to = api->probe_timeout_ms(probe);
+    uv_timer_start(&tp->timer, on_timeout, to ? to : 10000, 0);
+    /* An IP literal needs no resolver (the thread pool round trip is the
+     * larger part of a probe's cost at thousands of checks). */
+    int port = atoi(tp->port);
+    if (uv_ip4_addr(tp->host, port, (struct sockaddr_in *)&tp->nsa) == 0 ||
+        uv_ip6_addr(tp->host, port, (struct sockaddr_in6 *)&tp->nsa) == 0) {
+        tp->nai.ai_family = tp->nsa.ss_family;
+        tp->nai.ai_socktype = SOCK_STREAM;
+        tp->nai.ai_addr = (struct sockaddr *)&tp->nsa;
+        tp->nai.ai_addrlen = tp->nsa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                            : sizeof(struct sockaddr_in);
+        tp->cur = &tp->nai;
+        connect_next(tp); /* may report at once: allowed by the SDK */
+        return 0;
+    }
     struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
@@ -230,20 +251,12 @@ static int tcp_probe(void *arg, tb_probe_t *probe, char **errmsg)
     hints.ai_flags = AI_ADDRCONFIG;
     int rc = uv_getaddrinfo(loop, &tp->gai, on_resolved, tp->host, tp->port, &hints);
     if (rc < 0) {
-        /* Not started: the core marks the check critical with this. */
         char buf[400];
         snprintf(buf, sizeof buf, "dial tcp: lookup %s: %s", tp->host, uv_strerror(rc));
-        *errmsg = strdup(buf);
-        tp->probe = NULL;
-        uv_close((uv_handle_t *)&tp->timer, handle_closed);
-        return -1;
+        finish(tp, TB_CHECK_CRITICAL, buf);
+        return 0;
     }
     tp->gai_pending = 1;
-    uint64_t to = api->probe_timeout_ms(probe);
-    uv_timer_start(&tp->timer, on_timeout, to ? to : 10000, 0);
-    tp->next = ct->active;
-    if (ct->active) ct->active->prev = tp;
-    ct->active = tp;
     return 0;
 }
 

@@ -16,6 +16,14 @@ command -v curl >/dev/null 2>&1 || { echo "SKIP: curl not installed"; exit 77; }
 bindir="$TB_TMP_INSTALL$TB_BINDIR"
 plugindir="$TB_TMP_INSTALL$TB_PLUGINDIR"
 checkq="$TB_SRCDIR/plugins/check_script/tests/checkq.py"
+# Several `make check` runs may share this machine (parallel build dirs):
+# the tests own fixed ports, so one run of a given test at a time.
+# serialize NAME: hold /tmp/tribune-NAME.lock until exit (flock, util-linux).
+serialize() {
+    command -v flock >/dev/null 2>&1 || return 0
+    exec 9>"/tmp/tribune-$1.lock" || return 0
+    flock -w 600 9 || fail "another run held /tmp/tribune-$1.lock for 10 minutes"
+}
 work=$(mktemp -d "${TMPDIR:-/tmp}/tb_checks.XXXXXX") || fail "mktemp"
 agent_pid=
 bg_pids=
@@ -43,7 +51,7 @@ EOP
 
 # start_agent NODE BASEPORT CONFIGFILE: ports BASEPORT..BASEPORT+5
 start_agent() {
-    node=$1
+    node=$1-${work##*.} # unique: an agent of another run cannot pass for ours
     hp=$2
     port_free "$hp" || fail "something already listens on 127.0.0.1:$hp"
     write_ports "$hp" "$work/ports.json"
@@ -59,6 +67,9 @@ start_agent() {
         [ "$i" -lt 200 ] || fail "the agent did not answer within 20s"
         sleep 0.1
     done
+    # It answered; make sure it was ours (not one that held the port first).
+    sleep 0.3
+    kill -0 "$agent_pid" 2>/dev/null || { agent_pid=; fail "the agent exited at start"; }
 }
 
 # stop_agent: SIGTERM, expect exit 0

@@ -9,6 +9,7 @@
 # agent leaves no zombie, and that script checks are refused unless
 # enable_local_script_checks / enable_script_checks. Ports 18820-18839.
 . "$TB_SRCDIR/plugins/check_script/tests/checklib.sh"
+serialize check_script_ports
 
 cat >"$work/ok.sh" <<'EOS'
 #!/bin/sh

@@ -5,6 +5,7 @@
 # outputs through /v1/agent/checks and the catalog; the listener going away
 # and coming back; a malformed target refused at start. Ports 18800-18819.
 . "$TB_SRCDIR/plugins/check_script/tests/checklib.sh"
+serialize check_tcp_ports
 
 listen() { # listen PORT: a listener on 127.0.0.1 and ::1, pid in $lpid
     "$PY" -c '
