@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -20,7 +21,8 @@ import consul
 
 PORT_BASE = int(os.environ.get("TB_PY_LOCAL_PORT_BASE", "18910"))
 HTTP_PORT = PORT_BASE
-NODE = "localnode"
+# unique per run: another checkout's `make check` may use the same ports
+NODE = "localnode-%d" % os.getpid()
 
 
 def _paths():
@@ -64,6 +66,15 @@ class Agent:
             json.dump({"services": services}, f)
 
     def start(self):
+        def port_free():
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    s.bind(("127.0.0.1", HTTP_PORT))
+                    return True
+                except OSError:
+                    return False
+        _wait(port_free, "127.0.0.1:%d to be free" % HTTP_PORT, 60)
         tribune, plugindir = _paths()
         ports = os.path.join(self.dir, "ports.json")
         with open(ports, "w") as f:
@@ -84,7 +95,8 @@ class Agent:
             if self.proc.poll() is not None:
                 raise RuntimeError("agent exited %s; log in %s" % (self.proc.returncode, self.dir))
             try:
-                return _http("GET", "/v1/status/leader") not in ("", None)
+                # our agent, not another run's on the same port
+                return _http("GET", "/v1/agent/self")["Config"]["NodeName"] == NODE
             except OSError:
                 return False
         _wait(up, "the agent to start", 30)

@@ -154,6 +154,10 @@ static void set_status(tb__check_t *k, tb_check_status_t st, const char *output)
     /* discard_check_output: statuses only, so output never causes a write. */
     if (c->discard_output) output = "";
     size_t len = output ? strlen(output) : 0, max = k->output_max;
+    /* Check-type plugins apply output_max_size themselves (an http check
+     * keeps the start of the body after its status line); the core only
+     * caps what a plugin hands over. TTL output is cut here. */
+    if (k->kind == TB__KIND_PLUGIN) max = (max > TB__OUTPUT_MAX ? max : TB__OUTPUT_MAX) + 1024;
     char *o;
     if (len > max) {
         /* Consul keeps the tail and says how much it cut. */

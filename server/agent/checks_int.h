@@ -57,6 +57,7 @@ struct tb__checks {
     uv_timer_t ae_timer, reap_timer, coalesce_timer;
     int timers_init;
     int sync_running;
+    int write_failing;   /* the last catalog write failed (log once) */
     size_t last_nodes;   /* cluster size seen by the last full sync */
     tb__checks_stats_t st;
     uint64_t late_hist[TB__LATE_BUCKETS]; /* run lateness histogram */

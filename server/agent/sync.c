@@ -25,9 +25,17 @@
 static void write_done(void *arg, const tb_result_t *r)
 {
     tb__checks_t *c = arg;
-    if (r->status != TB_OK && r->status != TB_UNAVAILABLE)
-        tb__log(&c->agent->log, TB_LOG_WARN, "agent", "catalog sync failed: %s",
-                r->error ? r->error : "?");
+    if (r->status == TB_OK) {
+        if (c->write_failing)
+            tb__log(&c->agent->log, TB_LOG_INFO, "agent", "catalog sync works again");
+        c->write_failing = 0;
+    } else if (r->status != TB_UNAVAILABLE) {
+        /* One warning per outage (a client without servers fails every
+         * write); the full sync repairs what was lost. */
+        tb__log(&c->agent->log, c->write_failing ? TB_LOG_DEBUG : TB_LOG_WARN, "agent",
+                "catalog sync failed: %s", r->error ? r->error : "?");
+        c->write_failing = 1;
+    }
 }
 
 static json_t *node_body(tb__checks_t *c)
