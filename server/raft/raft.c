@@ -1402,14 +1402,24 @@ int tb__raft_ready(tb__raft_t *r, tb__raft_ready_t *rd)
 	if (r->out_n) {
 		if (grow((void **)&r->fl, &r->fl_cap, r->out_n, sizeof(*r->fl)))
 			return 0;
-		for (size_t i = 0; i < r->out_n; i++) {
-			outmsg_t *o = &r->out[i];
-			r->fl[i] = o->m;
-			if (o->m.type == TB_RAFT_MSG_APP && o->m.n_entries)
-				r->fl[i].entries = ent(r, o->ent_lo);
-			if (o->m.type == TB_RAFT_MSG_SNAP)
-				r->fl[i].data = r->snap_data + o->snap_off;
-		}
+		/* two passes: the early-sendable messages first */
+		size_t k = 0;
+		for (int pass = 0; pass < 2; pass++)
+			for (size_t i = 0; i < r->out_n; i++) {
+				outmsg_t *o = &r->out[i];
+				int early = o->m.type == TB_RAFT_MSG_APP || o->m.type == TB_RAFT_MSG_HEARTBEAT ||
+				            o->m.type == TB_RAFT_MSG_SNAP;
+				if (early != (pass == 0))
+					continue;
+				r->fl[k] = o->m;
+				if (o->m.type == TB_RAFT_MSG_APP && o->m.n_entries)
+					r->fl[k].entries = ent(r, o->ent_lo);
+				if (o->m.type == TB_RAFT_MSG_SNAP)
+					r->fl[k].data = r->snap_data + o->snap_off;
+				k++;
+				if (pass == 0)
+					rd->n_early = k;
+			}
 		rd->msgs = r->fl;
 		rd->n_msgs = r->out_n;
 	}

@@ -108,9 +108,12 @@ typedef struct {
 	tb__raft_snap_meta_t snap;
 	const uint8_t *snap_data;
 	size_t snap_len;
-	/* then send */
+	/* then send. The first n_early may go out before the batch is
+	 * persisted (AppendEntries, heartbeats and snapshot chunks of a leader
+	 * acknowledge nothing; sending them early overlaps the leader's fsync
+	 * with the followers'); the rest only after. */
 	const tb__raft_msg_t *msgs;
-	size_t n_msgs;
+	size_t n_msgs, n_early;
 	/* then apply, in order (NOOP/CONF entries are included: the FSM skips
 	 * them but may record their index) */
 	const tb__raft_entry_t *committed;

@@ -141,6 +141,7 @@ typedef struct {
 	size_t n_net, net_cap;
 	double loss, dup, leader_kill;
 	int lease; /* lease reads on, with clock drift bounded to 5 % */
+	unsigned disk_slow; /* fsync latency spread in steps */
 	unsigned max_delay;
 	int partitioned;
 	uint64_t heal_at;
@@ -285,6 +286,8 @@ static tb__raft_entry_t *copy_ents(const tb__raft_entry_t *e, size_t n)
 	return c;
 }
 
+static void send_blob(world_t *w, uint64_t from, uint64_t to, const blob_t *b);
+
 static void take_batch(world_t *w, node_t *nd)
 {
 	tb__raft_ready_t rd;
@@ -292,7 +295,7 @@ static void take_batch(world_t *w, node_t *nd)
 		return;
 	batch_t *b = &nd->b;
 	b->has = 1;
-	b->sync_at = w->now + 1 + below(&w->g, 3);
+	b->sync_at = w->now + 1 + below(&w->g, 3 + w->disk_slow);
 	b->hard_changed = rd.hard_changed;
 	b->hard = rd.hard;
 	b->ents = copy_ents(rd.entries, rd.n_entries);
@@ -304,14 +307,21 @@ static void take_batch(world_t *w, node_t *nd)
 		b->snap_len = rd.snap_len;
 	}
 	b->msgs = xrealloc(NULL, rd.n_msgs * sizeof(*b->msgs));
+	/* half the worlds send the early messages before the fsync */
+	size_t early = w->seed % 2 ? rd.n_early : 0;
 	for (size_t i = 0; i < rd.n_msgs; i++) {
 		size_t sz = tb__raft_msg_size(&rd.msgs[i]);
-		b->msgs[i].buf = xrealloc(NULL, sz);
-		b->msgs[i].len = tb__raft_msg_encode(&rd.msgs[i], b->msgs[i].buf, sz);
-		if (b->msgs[i].len != sz)
+		blob_t bl = {xrealloc(NULL, sz), 0};
+		bl.len = tb__raft_msg_encode(&rd.msgs[i], bl.buf, sz);
+		if (bl.len != sz)
 			failf(w, "encode size mismatch");
+		if (i < early) {
+			send_blob(w, nd->id, rd.msgs[i].to, &bl);
+			free(bl.buf);
+		} else {
+			b->msgs[b->n_msgs++] = bl;
+		}
 	}
-	b->n_msgs = rd.n_msgs;
 	b->com = copy_ents(rd.committed, rd.n_committed);
 	b->n_com = rd.n_committed;
 	b->reads = (tb__raft_read_t *)(void *)dupbytes(rd.reads, rd.n_reads * sizeof(*rd.reads));
@@ -359,6 +369,15 @@ static void net_push(world_t *w, uint64_t from, uint64_t to, const blob_t *b)
 	n->at = w->now + 1 + below(&w->g, w->max_delay);
 	n->b.len = b->len;
 	n->b.buf = dupbytes(b->buf, b->len);
+}
+
+static void send_blob(world_t *w, uint64_t from, uint64_t to, const blob_t *b)
+{
+	if (chance(&w->g, w->loss))
+		return;
+	net_push(w, from, to, b);
+	if (chance(&w->g, w->dup))
+		net_push(w, from, to, b);
 }
 
 /* ---- FSM (a register) ---- */
@@ -545,11 +564,7 @@ static void sync_batch(world_t *w, node_t *nd)
 		}
 		uint64_t to = m.to;
 		tb__raft_msg_release(&m);
-		if (chance(&w->g, w->loss))
-			continue;
-		net_push(w, nd->id, to, &b->msgs[i]);
-		if (chance(&w->g, w->dup))
-			net_push(w, nd->id, to, &b->msgs[i]);
+		send_blob(w, nd->id, to, &b->msgs[i]);
 	}
 	if (b->has_snap) {
 		nd->applied = b->snap.index;
@@ -1018,6 +1033,13 @@ static void step_world(world_t *w)
 	/* faults */
 	if (chance(&w->g, 0.0015)) {
 		node_t *nd = &w->nodes[below(&w->g, SIM_MAXN)];
+		/* half the crashes hit a node with a batch in flight */
+		if (chance(&w->g, 0.5))
+			for (int i = 0, k = (int)below(&w->g, SIM_MAXN); i < SIM_MAXN; i++)
+				if (w->nodes[(k + i) % SIM_MAXN].b.has) {
+					nd = &w->nodes[(k + i) % SIM_MAXN];
+					break;
+				}
 		if (nd->up)
 			node_crash(w, nd);
 	}
@@ -1061,6 +1083,7 @@ static int run_seed(uint64_t seed, int verbose, uint64_t steps, int quiet)
 	w->max_delay = 2 + below(&w->g, 8);
 	w->leader_kill = (double)below(&w->g, 4) * 0.2;
 	w->lease = seed % 3 == 0;
+	w->disk_slow = below(&w->g, 40);
 	w->end = steps;
 	tb__raft_conf_t conf;
 	memset(&conf, 0, sizeof(conf));
