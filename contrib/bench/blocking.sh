@@ -111,5 +111,7 @@ for W in $WAITERS; do
     printf '%-28s %12s %12s %12s %10s\n' "tribune $k" "$(echo "$r" | field waiters)" "$ms" \
       "$(echo "$r" | field bytes_per_waiter)" "$ratio"
   done
-  [ -n "$e" ] && printf '%-28s %12s %12s %12s %10s\n' "etcd watch" "$(echo "$e" | field watchers)" "$ems" - 1.00x
+  if [ -n "$e" ]; then
+    printf '%-28s %12s %12s %12s %10s\n' "etcd watch" "$(echo "$e" | field watchers)" "$ems" - 1.00x
+  fi
 done

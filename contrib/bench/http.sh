@@ -1,0 +1,107 @@
+#!/bin/bash
+# http.sh - HTTP API throughput (issue 5): Tribune's dev agent beside nginx
+# serving the very same response bytes as static files, in the same run
+# (loopback only; each server on CPU 0 with one worker/thread, wrk on CPU 1):
+#   GET /v1/health/service/web?passing   (5 passing instances)
+#   GET /v1/kv/bench/key                 (one small key)
+# with 1 and 64 keep-alive connections; prints req/s, p99 and the ratio
+# Tribune/nginx (goal: at least 0.5).
+#
+#   contrib/bench/http.sh [--tribune PATH] [--plugin-dir DIR] [--duration S]
+#
+# Needs the Debian packages wrk, nginx-light (or nginx) and util-linux
+# (taskset). Ports 19420-19429. Every process it starts is stopped by PID.
+set -euo pipefail
+TRIBUNE=${TRIBUNE:-$(command -v tribune || true)}
+PLUGIN_DIR=${PLUGIN_DIR:-}
+DURATION=${DURATION:-10}
+while [ $# -gt 0 ]; do
+  case $1 in
+    --tribune) TRIBUNE=$2; shift 2 ;;
+    --plugin-dir) PLUGIN_DIR=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "http.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+missing=
+command -v wrk >/dev/null || missing="$missing wrk"
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
+command -v taskset >/dev/null || missing="$missing util-linux"
+[ -z "$missing" ] || { echo "http.sh: missing Debian package(s):$missing" >&2; exit 2; }
+[ -x "$TRIBUNE" ] || { echo "http.sh: tribune not found (--tribune PATH)" >&2; exit 2; }
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+SRV_CPU=0; LOAD_CPU=1; [ "$(nproc)" -ge 2 ] || LOAD_CPU=0
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/http-bench.XXXXXX")
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+TP=19420 NP=19421
+echo '{"log_level":"warn","limits":{"http_max_conns_per_client":100000}}' > "$WORK/t.json"
+pdir=(); [ -n "$PLUGIN_DIR" ] && pdir=(-plugin-dir "$PLUGIN_DIR")
+taskset -c $SRV_CPU "$TRIBUNE" agent -dev -node bench -http-port $TP -dns-port 19422 \
+  "${pdir[@]}" -config-file "$WORK/t.json" > "$WORK/agent.log" 2>&1 &
+TPID=$!; PIDS+=($TPID)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$TP/v1/status/leader" | grep -q : && break; sleep 0.1; done
+for i in 1 2 3 4 5; do
+  curl -sf -X PUT "http://127.0.0.1:$TP/v1/catalog/register" -d "{\"Node\":\"web$i\",\"Address\":\"10.0.0.$i\",\
+\"NodeMeta\":{\"rack\":\"r$i\"},\"Service\":{\"ID\":\"web-$i\",\"Service\":\"web\",\"Tags\":[\"v1\",\"primary\"],\"Port\":8080,\
+\"Meta\":{\"version\":\"1.2.$i\"}},\"Check\":{\"CheckID\":\"web-$i-http\",\"Name\":\"http\",\"Status\":\"passing\",\
+\"ServiceID\":\"web-$i\",\"Output\":\"HTTP GET http://10.0.0.$i:8080/health: 200 OK\"}}" >/dev/null
+done
+curl -sf -X PUT "http://127.0.0.1:$TP/v1/kv/bench/key" -d '{"feature_a":true,"feature_b":false,"rollout":25}' >/dev/null
+# the exact bytes Tribune answers, served by nginx from files
+curl -sf "http://127.0.0.1:$TP/v1/health/service/web?passing" > "$WORK/health.json"
+curl -sf "http://127.0.0.1:$TP/v1/kv/bench/key" > "$WORK/kv.json"
+mkdir -p "$WORK/nginx"; chmod 755 "$WORK"; chmod 644 "$WORK/health.json" "$WORK/kv.json"
+cat > "$WORK/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx;
+  fastcgi_temp_path $WORK/nginx; uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
+  server {
+    listen 127.0.0.1:$NP;
+    location = /v1/health/service/web { default_type application/json; alias $WORK/health.json; }
+    location = /v1/kv/bench/key { default_type application/json; alias $WORK/kv.json; }
+  }
+}
+CONF
+taskset -c $SRV_CPU "$NGINX" -c "$WORK/nginx.conf" -p "$WORK/nginx" -e "$WORK/nginx/error.log" \
+  > "$WORK/nginx/out.log" 2>&1 &
+NPID=$!; PIDS+=($NPID)
+for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$NP/v1/kv/bench/key" && break; sleep 0.1; done
+cmp -s <(curl -s "http://127.0.0.1:$NP/v1/health/service/web?passing") "$WORK/health.json" ||
+  { echo "http.sh: nginx does not serve the same bytes" >&2; exit 1; }
+
+run() { # url conns -> "rps p99"
+  local out
+  out=$(taskset -c $LOAD_CPU wrk -t1 -c"$2" -d"${DURATION}s" --latency "$1")
+  local rps p99
+  rps=$(echo "$out" | awk '/^Requests\/sec:/{printf "%.0f", $2}')
+  p99=$(echo "$out" | awk '$1=="99%"{print $2}')
+  echo "$rps $p99"
+}
+printf '# health body %s bytes, kv body %s bytes, %ss per run\n' \
+  "$(wc -c < "$WORK/health.json")" "$(wc -c < "$WORK/kv.json")" "$DURATION"
+printf '%-40s %6s %12s %10s %12s %10s %8s\n' path conns tribune_rps t_p99 nginx_rps n_p99 ratio
+for path in "/v1/health/service/web?passing" "/v1/kv/bench/key"; do
+  for c in 1 64; do
+    read -r trps tp99 < <(run "http://127.0.0.1:$TP$path" $c)
+    read -r nrps np99 < <(run "http://127.0.0.1:$NP$path" $c)
+    printf '%-40s %6s %12s %10s %12s %10s %8s\n' "$path" "$c" "$trps" "$tp99" "$nrps" "$np99" \
+      "$(awk -v a="$trps" -v b="$nrps" 'BEGIN{printf "%.2f", b ? a/b : 0}')"
+  done
+done
+echo "# tribune RSS after: $(awk '/VmRSS/{print $2}' /proc/$TPID/status) kB"
