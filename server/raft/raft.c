@@ -966,6 +966,8 @@ static void handle_snapshot(tb__raft_t *r, const tb__raft_msg_t *m)
 static void leader_app_resp(tb__raft_t *r, peer_t *p, const tb__raft_msg_t *m)
 {
 	p->active = 1;
+	if (m->index > last_index(r))
+		return; /* acknowledges entries this leader never sent: ignore */
 	if (m->reject) {
 		if (m->index <= p->match)
 			return; /* stale */

@@ -18,21 +18,29 @@ static void drive(const tb__raft_msg_t *m, int lead)
 	tb__raft_snap_meta_t sm;
 	memset(&sm, 0, sizeof(sm));
 	sm.conf.n = 3;
+	/* as leader: the only voter, with two learners whose (fuzzed)
+	 * answers reach the leader's code paths */
 	for (uint32_t i = 0; i < 3; i++) {
 		sm.conf.s[i].id = i + 1;
-		sm.conf.s[i].voter = 1;
+		sm.conf.s[i].voter = !lead || i == 0;
 	}
 	tb__raft_hard_t hs = {1, 0};
 	tb__raft_t *r = tb__raft_new(&o, &hs, &sm, NULL, 0, NULL, 0);
 	if (!r)
 		return;
-	if (lead)
+	tb__raft_ready_t rd;
+	if (lead) {
 		for (int i = 0; i < 40; i++)
 			tb__raft_tick(r);
+		for (int i = 0; i < 3 && tb__raft_ready(r, &rd); i++)
+			tb__raft_advance(r);
+		tb__raft_propose(r, "x", 1, NULL);
+		tb__raft_read_index(r, 1);
+	}
 	tb__raft_msg_t mm = *m;
 	mm.to = 1;
+	mm.term = m->term ? m->term : 1;
 	tb__raft_step(r, &mm);
-	tb__raft_ready_t rd;
 	for (int i = 0; i < 3 && tb__raft_ready(r, &rd); i++)
 		tb__raft_advance(r);
 	tb__raft_free(r);
