@@ -36,10 +36,11 @@ TB_GOSSIP_FUZZ_FLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
 EXTRA_DIST += server/gossip/tests/fuzz_wire.c
 CLEANFILES += server/gossip/tests/fuzz_wire
 .PHONY: fuzz-gossip
-fuzz-gossip: $(top_srcdir)/server/gossip/tests/fuzz_wire.c $(top_srcdir)/server/gossip/wire.c
+fuzz-gossip: $(top_srcdir)/server/gossip/tests/fuzz_wire.c $(top_srcdir)/server/gossip/wire.c \
+		$(top_srcdir)/server/gossip/swim.c $(top_srcdir)/server/gossip/serf.c
 	@$(MKDIR_P) server/gossip/tests
 	$(AM_V_CC)$(TB_GOSSIP_FUZZ_CC) $(TB_GOSSIP_FUZZ_FLAGS) $(CORE_CPPFLAGS) \
-		-o server/gossip/tests/fuzz_wire $^ $(DEP_LIBS)
+		-o server/gossip/tests/fuzz_wire $^ $(DEP_LIBS) -lm
 
 # Simulator: thousands of instances over a simulated lossy network.
 # `gsim --check` (50 nodes, bounds + determinism) runs in make check;

@@ -15,6 +15,18 @@
 
 #include "gossip/serf.h"
 
+/* memcpy/memcmp that accept (NULL, 0): decoded nil fields are NULL slices. */
+static inline void mcpy(void *d, const void *s, size_t n)
+{
+    if (n)
+        memcpy(d, s, n);
+}
+
+static inline int mcmp(const void *a, const void *b, size_t n)
+{
+    return n ? memcmp(a, b, n) : 0;
+}
+
 #define EVENT_BUFFER 512
 #define QUERY_BUFFER 512
 #define MAX_INTENTS 4096
@@ -110,7 +122,7 @@ static uint8_t *dup_bytes(const void *p, size_t n)
     uint8_t *d = malloc(n + 1);
     if (d) {
         if (n)
-            memcpy(d, p, n);
+            mcpy(d, p, n);
         d[n] = 0;
     }
     return d;
@@ -191,7 +203,7 @@ static tb__serf_member_t *mfind(const tb__serf_t *s, const void *name, size_t n)
     size_t j = hname(name, n) & (s->hash_cap - 1);
     while (s->hash[j]) {
         tb__serf_member_t *m = s->hash[j];
-        if (strlen(m->name) == n && memcmp(m->name, name, n) == 0)
+        if (strlen(m->name) == n && mcmp(m->name, name, n) == 0)
             return m;
         j = (j + 1) & (s->hash_cap - 1);
     }
@@ -230,7 +242,7 @@ static void mfree(tb__serf_member_t *m)
 
 static void mset_node(tb__serf_member_t *m, const tb__swim_node_t *n)
 {
-    memcpy(m->addr, n->addr, 16);
+    mcpy(m->addr, n->addr, 16);
     m->addr_len = n->addr_len;
     m->port = n->port;
     free(m->meta);
@@ -242,7 +254,7 @@ static void member_event(tb__serf_t *s, int type, const tb__serf_member_t *m)
 {
     push_event(s, type, m->name, strlen(m->name), m->meta, m->meta_len, m->status_ltime);
     tb__serf_event_t *e = &s->out[s->n_out - 1];
-    memcpy(e->addr, m->addr, 16);
+    mcpy(e->addr, m->addr, 16);
     e->addr_len = m->addr_len;
     e->port = m->port;
 }
@@ -252,7 +264,7 @@ static void member_event(tb__serf_t *s, int type, const tb__serf_member_t *m)
 static intent_t *intent_find(tb__serf_t *s, const void *node, size_t n)
 {
     for (size_t i = 0; i < s->n_intents; i++)
-        if (strlen(s->intents[i].node) == n && !memcmp(s->intents[i].node, node, n))
+        if (strlen(s->intents[i].node) == n && !mcmp(s->intents[i].node, node, n))
             return &s->intents[i];
     return NULL;
 }
@@ -387,6 +399,8 @@ static size_t d_get_broadcasts(void *ctx, size_t overhead, size_t limit, tb__gw_
 
 static bool handle_join_intent(tb__serf_t *s, const tb__gw_serf_msg_t *m)
 {
+    if (m->node.n == 0)
+        return false;
     witness(&s->clock, m->ltime);
     tb__serf_member_t *mb = mfind(s, m->node.p, m->node.n);
     if (!mb)
@@ -431,6 +445,8 @@ static void prune_member(tb__serf_t *s, tb__serf_member_t *mb)
 
 static bool handle_leave_intent(tb__serf_t *s, const tb__gw_serf_msg_t *m)
 {
+    if (m->node.n == 0)
+        return false;
     witness(&s->clock, m->ltime);
     tb__serf_member_t *mb = mfind(s, m->node.p, m->node.n);
     if (!mb)
@@ -438,7 +454,7 @@ static bool handle_leave_intent(tb__serf_t *s, const tb__gw_serf_msg_t *m)
     if (m->ltime <= mb->status_ltime)
         return false;
     const tb__swim_node_t *me = tb__swim_local(s->sw);
-    if (m->node.n == me->name_len && !memcmp(m->node.p, me->name, me->name_len) &&
+    if (m->node.n == me->name_len && !mcmp(m->node.p, me->name, me->name_len) &&
         !s->leaving) {
         broadcast_join(s, s->clock); /* refute */
         return false;
@@ -476,8 +492,8 @@ static bool handle_user_event(tb__serf_t *s, const tb__gw_serf_msg_t *m)
     if (slot->n && slot->ltime == m->ltime) {
         for (size_t i = 0; i < slot->n; i++)
             if (slot->ev[i].name_len == m->name.n && slot->ev[i].payload_len == m->payload.n &&
-                !memcmp(slot->ev[i].name, m->name.p, m->name.n) &&
-                (!m->payload.n || !memcmp(slot->ev[i].payload, m->payload.p, m->payload.n)))
+                (!m->name.n || !mcmp(slot->ev[i].name, m->name.p, m->name.n)) &&
+                (!m->payload.n || !mcmp(slot->ev[i].payload, m->payload.p, m->payload.n)))
                 return false; /* duplicate */
     } else {
         for (size_t i = 0; i < slot->n; i++) {
@@ -517,7 +533,7 @@ static bool query_filters_match(tb__serf_t *s, const tb__gw_serf_msg_t *m)
             bool found = false;
             for (int k = 0; k < f[i].n_names; k++)
                 found |= f[i].names[k].n == me->name_len &&
-                         !memcmp(f[i].names[k].p, me->name, me->name_len);
+                         !mcmp(f[i].names[k].p, me->name, me->name_len);
             if (!found)
                 return false;
         } else if (f[i].type == 1) {
@@ -525,7 +541,7 @@ static bool query_filters_match(tb__serf_t *s, const tb__gw_serf_msg_t *m)
             int nt = tb__gw_tags_decode(me->meta, me->meta_len, tags, 64);
             char val[512] = "", expr[512];
             for (int k = 0; k < nt; k++)
-                if (tags[k].key.n == f[i].tag.n && !memcmp(tags[k].key.p, f[i].tag.p, f[i].tag.n))
+                if (tags[k].key.n == f[i].tag.n && !mcmp(tags[k].key.p, f[i].tag.p, f[i].tag.n))
                     snprintf(val, sizeof val, "%.*s", (int)tags[k].value.n,
                              (const char *)tags[k].value.p);
             snprintf(expr, sizeof expr, "%.*s", (int)f[i].expr.n, (const char *)f[i].expr.p);
@@ -584,13 +600,13 @@ static bool handle_query(tb__serf_t *s, const tb__gw_serf_msg_t *m)
             tb__swim_send_user(s->sw, m->addr.p, m->addr.n, m->port, b.data, b.len);
         tb__gw_buf_free(&b);
     }
-    bool internal = m->name.n >= 6 && !memcmp(m->name.p, "_serf_", 6);
+    bool internal = m->name.n >= 6 && !mcmp(m->name.p, "_serf_", 6);
     if (!internal && !s->cfg.no_events) {
         push_event(s, TB__SERF_EV_QUERY, m->name.p, m->name.n, m->payload.p, m->payload.n,
                    m->ltime);
         tb__serf_event_t *e = &s->out[s->n_out - 1];
         e->query_id = m->id;
-        memcpy(e->addr, m->addr.p, m->addr.n <= 16 ? m->addr.n : 0);
+        mcpy(e->addr, m->addr.p, m->addr.n <= 16 ? m->addr.n : 0);
         e->addr_len = (uint8_t)(m->addr.n <= 16 ? m->addr.n : 0);
         e->port = m->port;
     }
@@ -740,7 +756,7 @@ static void d_merge_remote_state(void *ctx, const uint8_t *buf, size_t len, bool
         bool left = false;
         for (size_t k = 0; k < pp.n_left && !left; k++)
             left = pp.left[k].n == pp.status_name[i].n &&
-                   !memcmp(pp.left[k].p, pp.status_name[i].p, pp.left[k].n);
+                   !mcmp(pp.left[k].p, pp.status_name[i].p, pp.left[k].n);
         tb__gw_serf_msg_t m;
         memset(&m, 0, sizeof m);
         m.node = pp.status_name[i];

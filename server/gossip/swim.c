@@ -13,6 +13,18 @@
 
 #include "gossip/swim.h"
 
+/* memcpy/memcmp that accept (NULL, 0): decoded nil fields are NULL slices. */
+static inline void mcpy(void *d, const void *s, size_t n)
+{
+    if (n)
+        memcpy(d, s, n);
+}
+
+static inline int mcmp(const void *a, const void *b, size_t n)
+{
+    return n ? memcmp(a, b, n) : 0;
+}
+
 /* -------------------------------------------------------------- types */
 
 typedef struct {
@@ -203,7 +215,7 @@ static tb__swim_node_t *find(const tb__swim_t *sw, const uint8_t *name, size_t n
     size_t j = name_hash((const char *)name, n) & (sw->hash_cap - 1);
     while (sw->hash[j]) {
         tb__swim_node_t *x = sw->hash[j];
-        if (x->name_len == n && memcmp(x->name, name, n) == 0)
+        if (x->name_len == n && mcmp(x->name, name, n) == 0)
             return x;
         j = (j + 1) & (sw->hash_cap - 1);
     }
@@ -212,7 +224,7 @@ static tb__swim_node_t *find(const tb__swim_t *sw, const uint8_t *name, size_t n
 
 static bool is_me(const tb__swim_t *sw, tb__gw_bytes_t name)
 {
-    return name.n == sw->me->name_len && memcmp(name.p, sw->me->name, name.n) == 0;
+    return name.n == sw->me->name_len && mcmp(name.p, sw->me->name, name.n) == 0;
 }
 
 static void free_suspicion(tb__swim_t *sw, tb__swim_node_t *n)
@@ -243,7 +255,7 @@ static int set_meta(tb__swim_node_t *n, const uint8_t *meta, size_t len)
         m = malloc(len);
         if (!m)
             return -1;
-        memcpy(m, meta, len);
+        mcpy(m, meta, len);
     }
     free(n->meta);
     n->meta = m;
@@ -267,7 +279,7 @@ static tb__swim_node_t *node_add(tb__swim_t *sw, const uint8_t *name, size_t len
         free(n);
         return NULL;
     }
-    memcpy(n->name, name, len);
+    mcpy(n->name, name, len);
     n->name[len] = 0;
     n->name_len = len;
     n->state = TB__SWIM_DEAD;
@@ -308,7 +320,7 @@ static void emit(tb__swim_t *sw, int kind, const uint8_t *addr, size_t alen, uin
     tb__swim_out_t *o = &sw->out[sw->n_out++];
     memset(o, 0, sizeof *o);
     o->kind = kind;
-    memcpy(o->addr, addr, alen > 16 ? 16 : alen);
+    mcpy(o->addr, addr, alen > 16 ? 16 : alen);
     o->addr_len = (uint8_t)alen;
     o->port = port;
     o->id = id;
@@ -422,7 +434,7 @@ static int take_broadcasts(tb__swim_t *sw, size_t overhead, size_t limit, tb__gw
             uint8_t *copy = malloc(e->len);
             if (!copy)
                 return n;
-            memcpy(copy, e->buf, e->len);
+            mcpy(copy, e->buf, e->len);
             tmp[(*ntmp)++] = copy;
             parts[n].p = copy;
             parts[n].n = e->len;
@@ -456,7 +468,7 @@ static int take_broadcasts(tb__swim_t *sw, size_t overhead, size_t limit, tb__gw
             if (!copy)
                 break;
             copy[0] = TB__GW_USER;
-            memcpy(copy + 1, dm[i].p, dm[i].n);
+            mcpy(copy + 1, dm[i].p, dm[i].n);
             tmp[(*ntmp)++] = copy;
             parts[n].p = copy;
             parts[n].n = dm[i].n + 1;
@@ -522,7 +534,7 @@ static void enc_alive(tb__swim_t *sw, const tb__swim_node_t *n, tb__gw_buf_t *ou
     m.meta = bs(n->meta ? n->meta : (const uint8_t *)"", n->meta_len);
     m.node = bs(n->name, n->name_len);
     m.port = n->port;
-    memcpy(m.vsn, n->vsn, 6);
+    mcpy(m.vsn, n->vsn, 6);
     m.vsn_len = 6;
     (void)sw;
     tb__gw_msg_encode(&m, out);
@@ -587,7 +599,7 @@ static void start_suspicion(tb__swim_t *sw, tb__swim_node_t *n, const tb__gw_byt
     s->deadline_ms = now + (k >= 1 ? s->max_ms : s->min_ms);
     s->from = malloc(sizeof *s->from);
     if (s->from && (s->from[0] = malloc(from.n + 1))) {
-        memcpy(s->from[0], from.p, from.n);
+        mcpy(s->from[0], from.p, from.n);
         s->from[0][from.n] = 0;
         s->n_from = 1;
     }
@@ -601,7 +613,7 @@ static bool confirm(suspicion_t *s, tb__gw_bytes_t from)
     if (s->n >= s->k)
         return false;
     for (size_t i = 0; i < s->n_from; i++)
-        if (strlen(s->from[i]) == from.n && memcmp(s->from[i], from.p, from.n) == 0)
+        if (strlen(s->from[i]) == from.n && mcmp(s->from[i], from.p, from.n) == 0)
             return false;
     char **f = realloc(s->from, (s->n_from + 1) * sizeof *f);
     if (!f)
@@ -609,7 +621,7 @@ static bool confirm(suspicion_t *s, tb__gw_bytes_t from)
     s->from = f;
     if (!(f[s->n_from] = malloc(from.n + 1)))
         return false;
-    memcpy(f[s->n_from], from.p, from.n);
+    mcpy(f[s->n_from], from.p, from.n);
     f[s->n_from][from.n] = 0;
     s->n_from++;
     s->n++;
@@ -635,11 +647,11 @@ static void handle_alive(tb__swim_t *sw, const tb__gw_msg_t *a, uint64_t now, co
     if (!n) {
         if (!(n = node_add(sw, a->node.p, a->node.n)))
             return;
-        memcpy(n->addr, a->addr.p, a->addr.n);
+        mcpy(n->addr, a->addr.p, a->addr.n);
         n->addr_len = (uint8_t)a->addr.n;
         n->port = a->port;
         n->state_change_ms = now;
-    } else if (n->addr_len != a->addr.n || memcmp(n->addr, a->addr.p, a->addr.n) ||
+    } else if (n->addr_len != a->addr.n || mcmp(n->addr, a->addr.p, a->addr.n) ||
                n->port != a->port) {
         bool reclaim = n->state == TB__SWIM_LEFT ||
                        (n->state == TB__SWIM_DEAD && sw->cfg.profile.dead_node_reclaim_ms &&
@@ -658,8 +670,8 @@ static void handle_alive(tb__swim_t *sw, const tb__gw_msg_t *a, uint64_t now, co
     free_suspicion(sw, n);
     if (local) {
         if (a->incarnation == n->incarnation && a->meta.n == n->meta_len &&
-            (!a->meta.n || !memcmp(a->meta.p, n->meta, a->meta.n)) && a->vsn_len == 6 &&
-            !memcmp(a->vsn, n->vsn, 6))
+            (!a->meta.n || !mcmp(a->meta.p, n->meta, a->meta.n)) && a->vsn_len == 6 &&
+            !mcmp(a->vsn, n->vsn, 6))
             return;
         refute(sw, a->incarnation);
         return;
@@ -669,12 +681,12 @@ static void handle_alive(tb__swim_t *sw, const tb__gw_msg_t *a, uint64_t now, co
     tb__gw_buf_put(&b, raw, rawlen);
     broadcast(sw, n, &b, false);
     bool meta_changed = a->meta.n != n->meta_len ||
-                        (a->meta.n && memcmp(a->meta.p, n->meta, a->meta.n));
+                        (a->meta.n && mcmp(a->meta.p, n->meta, a->meta.n));
     if (meta_changed)
         set_meta(n, a->meta.p, a->meta.n);
     if (a->vsn_len == 6)
-        memcpy(n->vsn, a->vsn, 6);
-    memcpy(n->addr, a->addr.p, a->addr.n);
+        mcpy(n->vsn, a->vsn, 6);
+    mcpy(n->addr, a->addr.p, a->addr.n);
     n->addr_len = (uint8_t)a->addr.n;
     n->port = a->port;
     n->incarnation = a->incarnation;
@@ -741,7 +753,7 @@ static void handle_dead(tb__swim_t *sw, const tb__gw_msg_t *d, uint64_t now, con
     tb__gw_buf_put(&b, raw, rawlen);
     broadcast(sw, n, &b, n == sw->me);
     n->incarnation = d->incarnation;
-    bool left = d->from.n == d->node.n && !memcmp(d->from.p, d->node.p, d->node.n);
+    bool left = d->from.n == d->node.n && !mcmp(d->from.p, d->node.p, d->node.n);
     n->state = left ? TB__SWIM_LEFT : TB__SWIM_DEAD;
     n->state_change_ms = now;
     if (!left)
@@ -861,11 +873,11 @@ static int on_leaf(void *ctx, const uint8_t *buf, size_t len)
         rl->local_seq = seq;
         rl->orig_seq = m.seq;
         if (m.source_addr.n && m.source_addr.n <= 16 && m.source_port) {
-            memcpy(rl->addr, m.source_addr.p, m.source_addr.n);
+            mcpy(rl->addr, m.source_addr.p, m.source_addr.n);
             rl->alen = (uint8_t)m.source_addr.n;
             rl->port = m.source_port;
         } else {
-            memcpy(rl->addr, rx->addr, rx->alen);
+            mcpy(rl->addr, rx->addr, rx->alen);
             rl->alen = (uint8_t)rx->alen;
             rl->port = rx->port;
         }
@@ -1131,7 +1143,7 @@ static void local_push_pull(tb__swim_t *sw, bool join, tb__gw_buf_t *out)
         ns[i].incarnation = n->incarnation;
         ns[i].port = n->port;
         ns[i].state = n->state;
-        memcpy(ns[i].vsn, n->vsn, 6);
+        mcpy(ns[i].vsn, n->vsn, 6);
         ns[i].vsn_len = 6;
     }
     tb__gw_buf_t user;
@@ -1158,7 +1170,7 @@ static void merge_remote(tb__swim_t *sw, uint64_t now, const tb__gw_push_pull_t 
             m.addr = s->addr;
             m.meta = s->meta;
             m.port = s->port;
-            memcpy(m.vsn, s->vsn, 6);
+            mcpy(m.vsn, s->vsn, 6);
             m.vsn_len = s->vsn_len;
         } else if (s->state == TB__GW_STATE_LEFT) {
             m.type = TB__GW_DEAD;
@@ -1394,13 +1406,13 @@ tb__swim_t *tb__swim_new(const tb__swim_config_t *cfg, uint64_t now)
         return NULL;
     }
     sw->me = me;
-    memcpy(me->addr, cfg->addr, cfg->addr_len);
+    mcpy(me->addr, cfg->addr, cfg->addr_len);
     me->addr_len = cfg->addr_len;
     me->port = cfg->port;
     bool zero = true;
     for (int i = 0; i < 6; i++)
         zero &= cfg->vsn[i] == 0;
-    memcpy(me->vsn, zero ? default_vsn : cfg->vsn, 6);
+    mcpy(me->vsn, zero ? default_vsn : cfg->vsn, 6);
     set_meta(me, cfg->meta, cfg->meta_len);
     me->incarnation = sw->incarnation = 1;
     me->state = TB__SWIM_ALIVE;

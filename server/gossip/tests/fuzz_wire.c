@@ -4,10 +4,13 @@
  *
  * The first input byte picks the entry point; the rest is the packet. Any
  * bytes must give a clean error code: no crash, leak or out-of-bounds read.
+ * Entry 6 feeds the packet to a serf/SWIM instance (state machines too).
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "gossip/serf.h"
 #include "gossip/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -50,7 +53,40 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tb__gw_keyring_t kr;
     tb__gw_keyring_init(&kr);
     tb__gw_keyring_add(&kr, (const uint8_t *)"0123456789abcdef0123456789abcdef", 32);
-    switch (data[0] % 6) {
+    switch (data[0] % 7) {
+    case 6: {
+        tb__serf_config_t c;
+        tb__serf_defaults(&c, TB__SWIM_PROFILE_LAN);
+        c.swim.name = "b";
+        c.swim.addr[0] = 127;
+        c.swim.addr[3] = 2;
+        c.swim.addr_len = 4;
+        c.swim.port = 7946;
+        tb__serf_t *s = tb__serf_new(&c, 0);
+        if (!s)
+            break;
+        tb__swim_t *sw = tb__serf_swim(s);
+        static const uint8_t a[4] = { 127, 0, 0, 1 };
+        tb__swim_recv_udp(sw, 1, a, 4, 7946, p, n);
+        tb__serf_tick(s, 100000);
+        tb__swim_recv_udp(sw, 100001, a, 4, 7946, p, n);
+        tb__gw_stream_msg_t sm;
+        tb__gw_buf_t reply;
+        tb__gw_buf_init(&reply);
+        if (tb__gw_stream_decode(NULL, false, p, n, &sm) == 0)
+            tb__swim_stream_request(sw, 100002, &sm, &reply);
+        tb__gw_stream_msg_free(&sm);
+        tb__gw_buf_free(&reply);
+        tb__serf_tick(s, 200000);
+        tb__swim_out_t o;
+        while (tb__swim_poll(sw, &o))
+            free(o.buf);
+        tb__serf_event_t ev;
+        while (tb__serf_poll(s, &ev))
+            tb__serf_event_clear(&ev);
+        tb__serf_free(s);
+        break;
+    }
     case 0:
         tb__gw_packet_walk(p, n, leaf, NULL);
         break;
