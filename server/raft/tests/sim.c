@@ -142,6 +142,7 @@ typedef struct {
 	double loss, dup, leader_kill;
 	int lease; /* lease reads on, with clock drift bounded to 5 % */
 	unsigned disk_slow; /* fsync latency spread in steps */
+	int calm; /* no more crashes, partitions or membership changes */
 	unsigned max_delay;
 	int partitioned;
 	uint64_t heal_at;
@@ -1008,7 +1009,7 @@ static void step_world(world_t *w)
 				node_start(w, nd);
 			continue;
 		}
-		if (nd->crash_at && nd->crash_at <= w->now) {
+		if (nd->crash_at && nd->crash_at <= w->now && !w->calm) {
 			nd->crash_at = 0;
 			node_crash(w, nd);
 			continue;
@@ -1031,7 +1032,7 @@ static void step_world(world_t *w)
 		if (!w->client_busy[c] && w->now > 300 && chance(&w->g, 0.02))
 			start_op(w, c);
 	/* faults */
-	if (chance(&w->g, 0.0015)) {
+	if (!w->calm && chance(&w->g, 0.0015)) {
 		node_t *nd = &w->nodes[below(&w->g, SIM_MAXN)];
 		/* half the crashes hit a node with a batch in flight */
 		if (chance(&w->g, 0.5))
@@ -1043,7 +1044,7 @@ static void step_world(world_t *w)
 		if (nd->up)
 			node_crash(w, nd);
 	}
-	if (!w->partitioned && chance(&w->g, 0.0008)) {
+	if (!w->calm && !w->partitioned && chance(&w->g, 0.0008)) {
 		w->partitioned = 1;
 		node_t *l = leader_node(w);
 		for (int i = 0; i < SIM_MAXN; i++)
@@ -1060,7 +1061,7 @@ static void step_world(world_t *w)
 		w->partitioned = 0;
 		trace(w, "heal");
 	}
-	if (chance(&w->g, 0.002))
+	if (!w->calm && chance(&w->g, 0.002))
 		membership(w);
 	for (int i = 0; i < SIM_MAXN; i++) {
 		node_t *nd = &w->nodes[i];
@@ -1116,6 +1117,40 @@ static int run_seed(uint64_t seed, int verbose, uint64_t steps, int quiet)
 		step_world(w);
 		check(w);
 	}
+	/* liveness once the faults stop: a leader exists, a new entry commits
+	 * and every member of the configuration applies it */
+	uint64_t mark = 0, deadline = w->now + 4000;
+	node_t *ml = NULL;
+	w->calm = 1;
+	for (int i = 0; i < SIM_MAXN; i++)
+		if (w->nodes[i].exists && !w->nodes[i].up)
+			node_start(w, &w->nodes[i]);
+	for (; w->now < deadline && !w->fail[0]; w->now++) {
+		node_t *l = leader_node(w);
+		if (!mark && l) {
+			uint64_t idx;
+			if (tb__raft_propose(l->r, "mark", 4, &idx) == 0) {
+				mark = idx;
+				ml = l;
+			}
+		}
+		if (mark && (!ml->up || tb__raft_role(ml->r) != TB_RAFT_LEADER))
+			mark = 0; /* lost leadership first: try again */
+		if (mark) {
+			const tb__raft_conf_t *c = tb__raft_conf(ml->r);
+			uint32_t done = 0;
+			for (uint32_t i = 0; i < c->n; i++) {
+				node_t *nd = node_by_id(w, c->s[i].id);
+				done += nd && nd->up && nd->applied >= mark;
+			}
+			if (done == c->n)
+				break;
+		}
+		step_world(w);
+		check(w);
+	}
+	if (!w->fail[0] && w->now >= deadline)
+		failf(w, "liveness: no leader committed and spread an entry within 4000 quiet steps");
 	int checked = 0, lin = 1;
 	if (!w->fail[0]) {
 		lin = linearizable(w, &checked);
