@@ -415,6 +415,30 @@ static char *type_names(const tb__plugins_t *p)
     return strdup(buf[0] ? buf : "none: no loaded plugin provides a check type");
 }
 
+/* The keys of a definition that could name its type: everything but the
+ * keys every check type shares ("grpc", or "(none)"). */
+static char *type_keys(const json_t *def)
+{
+    static const char *const common[] = {
+        "id", "name", "notes", "service_id", "status", "interval", "timeout", "token",
+        "deregister_critical_service_after", "success_before_passing",
+        "failures_before_warning", "failures_before_critical", "output_max_size", "method",
+        "header", "body", "tls_server_name", "tls_skip_verify", "disable_redirects", "shell",
+        "grpc_use_tls", "namespace", "partition", "type", "definition"};
+    char buf[300] = "";
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)def, key, v) {
+        int skip = 0;
+        for (size_t i = 0; i < sizeof common / sizeof common[0]; i++)
+            if (!strcmp(key, common[i])) skip = 1;
+        if (skip) continue;
+        size_t l = strlen(buf);
+        snprintf(buf + l, sizeof buf - l, "%s\"%s\"", l ? ", " : "", key);
+    }
+    return strdup(buf[0] ? buf : "(no type key such as tcp, http, args or ttl)");
+}
+
 static void check_free(tb__check_t *k)
 {
     free(k->id);
@@ -522,8 +546,13 @@ static tb__check_t *check_build(tb__checks_t *c, const json_t *raw, const json_t
     k->type = tb__plugins_find_check_type(a->plugins, def);
     if (!k->type) {
         char *names = type_names(a->plugins);
-        *err = errf("check \"%s\": unknown check type; check types provided by plugins: %s",
-                    k->id, names);
+        char *given = type_keys(def);
+        char buf[1400];
+        snprintf(buf, sizeof buf,
+                 "check \"%s\": unknown check type %s; check types provided by plugins: %s",
+                 k->id, given, names);
+        *err = strdup(buf);
+        free(given);
         free(names);
         goto fail;
     }
@@ -697,8 +726,8 @@ static void check_remove_at(tb__checks_t *c, size_t i, int catalog)
 
 /* Load the services and checks of a config (merged) into svcs/list, with
  * source config. Nothing of c changes. */
-static int config_collect(tb__checks_t *c, const json_t *m, json_t *svcs, tb__check_t ***list,
-                          size_t *n, char **err)
+static int collect_in(tb__checks_t *c, const json_t *m, json_t *svcs, tb__check_t ***list,
+                      size_t *n, json_t *seen, char **err)
 {
     const json_t *arr = json_object_get(m, "services");
     size_t i;
@@ -706,12 +735,12 @@ static int config_collect(tb__checks_t *c, const json_t *m, json_t *svcs, tb__ch
     *err = NULL;
 #define PUSH(k)                                                                                   \
     do {                                                                                          \
-        for (size_t q_ = 0; q_ < *n; q_++)                                                        \
-            if (!strcmp((*list)[q_]->id, (k)->id)) {                                              \
-                *err = errf("check \"%s\": a check with this ID is defined twice%s", (k)->id, ""); \
-                check_free(k);                                                                    \
-                return -1;                                                                        \
-            }                                                                                     \
+        if (json_object_get(seen, (k)->id)) {                                                     \
+            *err = errf("check \"%s\": a check with this ID is defined twice%s", (k)->id, "");     \
+            check_free(k);                                                                        \
+            return -1;                                                                            \
+        }                                                                                         \
+        json_object_set_new(seen, (k)->id, json_true());                                          \
         tb__check_t **nl_ = realloc(*list, (*n + 1) * sizeof *nl_);                               \
         if (!nl_) {                                                                               \
             check_free(k);                                                                        \
@@ -767,6 +796,16 @@ static int config_collect(tb__checks_t *c, const json_t *m, json_t *svcs, tb__ch
     }
 #undef PUSH
     return 0;
+}
+
+/* seen: the check IDs so far, to refuse duplicates without an O(n^2) scan. */
+static int config_collect(tb__checks_t *c, const json_t *m, json_t *svcs, tb__check_t ***list,
+                          size_t *n, char **err)
+{
+    json_t *seen = json_object();
+    int rc = collect_in(c, m, svcs, list, n, seen, err);
+    json_decref(seen);
+    return rc;
 }
 
 static void collected_free(json_t *svcs, tb__check_t **list, size_t n)
@@ -923,22 +962,26 @@ int tb__checks_reload(tb__checks_t *c, char **err)
         json_object_set(c->services, id, s);
         if (c->started) tb__sync_service(c, s);
     }
-    /* Config checks: removed, changed, added; unchanged keep their state. */
+    /* Config checks: removed, changed, added; unchanged keep their state.
+     * The new ones are indexed by ID (agents run thousands of checks). */
+    json_t *idx = json_object();
+    for (size_t j = 0; j < n; j++) json_object_set_new(idx, list[j]->id, json_integer((json_int_t)j));
     for (size_t i = c->n; i-- > 0;) {
         tb__check_t *k = c->list[i];
         if (k->source != TB__SRC_CONFIG) continue;
         int keep = 0;
-        for (size_t j = 0; j < n; j++)
-            if (list[j] && !strcmp(list[j]->id, k->id)) {
-                if (json_equal(list[j]->definition, k->definition)) {
-                    check_free(list[j]);
-                    list[j] = NULL;
-                    keep = 1;
-                }
-                break;
+        json_t *jv = json_object_get(idx, k->id);
+        if (jv) {
+            size_t j = (size_t)json_integer_value(jv);
+            if (list[j] && json_equal(list[j]->definition, k->definition)) {
+                check_free(list[j]);
+                list[j] = NULL;
+                keep = 1;
             }
+        }
         if (!keep) check_remove_at(c, i, 1);
     }
+    json_decref(idx);
     for (size_t j = 0; j < n; j++)
         if (list[j] && check_install(c, list[j]) != 0) check_free(list[j]);
     free(list);

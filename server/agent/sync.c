@@ -245,8 +245,10 @@ static void ae_finish(ae_run_t *run, const json_t *remote_checks)
         if (cid) json_object_set(rchecks, cid, x);
     }
     int serf_seen = 0;
+    json_t *local = json_object(); /* IDs, so the pass below is not O(n^2) */
     for (i = 0; i < c->n; i++) {
         tb__check_t *k = c->list[i];
+        json_object_set_new(local, k->id, json_true());
         json_t *r = json_object_get(rchecks, k->id);
         if (node_missing || !r || k->output_dirty ||
             strcmp(json_string_value(json_object_get(r, "Status")) ?: "",
@@ -262,8 +264,9 @@ static void ae_finish(ae_run_t *run, const json_t *remote_checks)
             serf_seen = 1;
             continue;
         }
-        if (!tb__checks_find(c, id, NULL)) tb__sync_deregister(c, NULL, id);
+        if (!json_object_get(local, id)) tb__sync_deregister(c, NULL, id);
     }
+    json_decref(local);
     if (c->agent->state && !serf_seen && !node_missing) send_register(c, NULL, serf_check());
     json_decref(rchecks);
     c->st.sync_repairs += c->st.catalog_writes - before;
