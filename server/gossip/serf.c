@@ -694,6 +694,20 @@ static void d_notify_update(void *ctx, const tb__swim_node_t *n)
     member_event(s, TB__SERF_EV_MEMBER_UPDATE, mb);
 }
 
+static void d_notify_conflict(void *ctx, const tb__swim_node_t *known, const tb__gw_msg_t *a)
+{
+    tb__serf_t *s = ctx;
+    if (known != tb__swim_local(s->sw))
+        return; /* serf only acts on conflicts about itself */
+    push_event(s, TB__SERF_EV_NAME_CONFLICT, known->name, known->name_len, NULL, 0, 0);
+    tb__serf_event_t *e = &s->out[s->n_out - 1];
+    if (a->addr.n <= 16) {
+        mcpy(e->addr, a->addr.p, a->addr.n);
+        e->addr_len = (uint8_t)a->addr.n;
+    }
+    e->port = a->port;
+}
+
 /* ------------------------------------------------------- push / pull */
 
 static int d_local_state(void *ctx, bool join, tb__gw_buf_t *out)
@@ -813,6 +827,7 @@ tb__serf_t *tb__serf_new(const tb__serf_config_t *cfg, uint64_t now)
     sc.delegate.notify_join = d_notify_join;
     sc.delegate.notify_leave = d_notify_leave;
     sc.delegate.notify_update = d_notify_update;
+    sc.delegate.notify_conflict = d_notify_conflict;
     sc.delegate.notify_msg = d_notify_msg;
     sc.delegate.get_broadcasts = d_get_broadcasts;
     sc.delegate.local_state = d_local_state;

@@ -27,7 +27,10 @@ enum {
 
 enum {
     TB__SERF_EV_MEMBER_JOIN = 1, TB__SERF_EV_MEMBER_LEAVE, TB__SERF_EV_MEMBER_FAILED,
-    TB__SERF_EV_MEMBER_UPDATE, TB__SERF_EV_MEMBER_REAP, TB__SERF_EV_USER, TB__SERF_EV_QUERY
+    TB__SERF_EV_MEMBER_UPDATE, TB__SERF_EV_MEMBER_REAP, TB__SERF_EV_USER, TB__SERF_EV_QUERY,
+    /* another address claims our name: the agent runs serf's
+     * _serf_conflict query (majority decides); nothing is taken over */
+    TB__SERF_EV_NAME_CONFLICT
 };
 
 typedef struct {

@@ -1068,19 +1068,26 @@ int tb__gw_seal(const tb__gw_keyring_t *kr, int version, const uint8_t nonce[12]
     return 0;
 }
 
-int tb__gw_frame_open(const tb__gw_keyring_t *kr, const uint8_t *buf, size_t len,
-                      tb__gw_buf_t *out, size_t *used, int *key_index)
+int tb__gw_frame_open_label(const tb__gw_keyring_t *kr, const uint8_t *buf, size_t len,
+                            const uint8_t *label, size_t label_len, tb__gw_buf_t *out,
+                            size_t *used, int *key_index)
 {
     if (len < 5)
         return TB__GW_ETRUNC;
     if (buf[0] != TB__GW_ENCRYPT)
         return TB__GW_EKEY;
+    if (label_len > 255)
+        return TB__GW_EOVERSIZE;
     uint32_t n = rd_be(buf + 1, 4);
     if (n > TB__GW_STREAM_MAX)
         return TB__GW_EOVERSIZE;
     if (len - 5 < n)
         return TB__GW_ETRUNC;
-    int r = tb__gw_open(kr, buf + 5, n, buf, 5, out, key_index);
+    uint8_t aad[5 + 255];
+    memcpy(aad, buf, 5);
+    if (label_len)
+        memcpy(aad + 5, label, label_len);
+    int r = tb__gw_open(kr, buf + 5, n, aad, 5 + label_len, out, key_index);
     if (r == TB__GW_ETRUNC)
         r = TB__GW_EMALFORMED; /* the frame is complete but too short */
     if (!r && used)
@@ -1088,20 +1095,45 @@ int tb__gw_frame_open(const tb__gw_keyring_t *kr, const uint8_t *buf, size_t len
     return r;
 }
 
+int tb__gw_frame_open(const tb__gw_keyring_t *kr, const uint8_t *buf, size_t len,
+                      tb__gw_buf_t *out, size_t *used, int *key_index)
+{
+    return tb__gw_frame_open_label(kr, buf, len, NULL, 0, out, used, key_index);
+}
+
+int tb__gw_frame_seal_label(const tb__gw_keyring_t *kr, const uint8_t nonce[12],
+                            const uint8_t *msg, size_t len, const uint8_t *label,
+                            size_t label_len, tb__gw_buf_t *out)
+{
+    uint8_t aad[5 + 255];
+    size_t n = 1 + 12 + len + 16;
+    if (n > TB__GW_STREAM_MAX || label_len > 255)
+        return TB__GW_EOVERSIZE;
+    aad[0] = TB__GW_ENCRYPT;
+    aad[1] = (uint8_t)(n >> 24);
+    aad[2] = (uint8_t)(n >> 16);
+    aad[3] = (uint8_t)(n >> 8);
+    aad[4] = (uint8_t)n;
+    if (label_len)
+        memcpy(aad + 5, label, label_len);
+    tb__gw_buf_put(out, aad, 5);
+    return tb__gw_seal(kr, 1, nonce, msg, len, aad, 5 + label_len, out);
+}
+
 int tb__gw_frame_seal(const tb__gw_keyring_t *kr, const uint8_t nonce[12], const uint8_t *msg,
                       size_t len, tb__gw_buf_t *out)
 {
-    uint8_t hdr[5];
-    size_t n = 1 + 12 + len + 16;
-    if (n > TB__GW_STREAM_MAX)
+    return tb__gw_frame_seal_label(kr, nonce, msg, len, NULL, 0, out);
+}
+
+int tb__gw_label_wrap(const uint8_t *label, size_t label_len, tb__gw_buf_t *out)
+{
+    if (label_len == 0 || label_len > 255)
         return TB__GW_EOVERSIZE;
-    hdr[0] = TB__GW_ENCRYPT;
-    hdr[1] = (uint8_t)(n >> 24);
-    hdr[2] = (uint8_t)(n >> 16);
-    hdr[3] = (uint8_t)(n >> 8);
-    hdr[4] = (uint8_t)n;
-    tb__gw_buf_put(out, hdr, 5);
-    return tb__gw_seal(kr, 1, nonce, msg, len, hdr, 5, out);
+    buf_u8(out, TB__GW_HAS_LABEL);
+    buf_u8(out, (uint8_t)label_len);
+    tb__gw_buf_put(out, label, label_len);
+    return pk_done(out);
 }
 
 int tb__gw_label_strip(const uint8_t *buf, size_t len, tb__gw_bytes_t *label,

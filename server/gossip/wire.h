@@ -162,9 +162,20 @@ int tb__gw_frame_open(const tb__gw_keyring_t *kr, const uint8_t *buf, size_t len
 int tb__gw_frame_seal(const tb__gw_keyring_t *kr, const uint8_t nonce[12],
                       const uint8_t *msg, size_t len, tb__gw_buf_t *out);
 
-/* Label header (hasLabel, 244): strip it if present. */
+/* Stream frames of memberlist >= 0.5 with a label: AAD = header + label. */
+int tb__gw_frame_open_label(const tb__gw_keyring_t *kr, const uint8_t *buf, size_t len,
+                            const uint8_t *label, size_t label_len, tb__gw_buf_t *out,
+                            size_t *used, int *key_index);
+int tb__gw_frame_seal_label(const tb__gw_keyring_t *kr, const uint8_t nonce[12],
+                            const uint8_t *msg, size_t len, const uint8_t *label,
+                            size_t label_len, tb__gw_buf_t *out);
+
+/* Label header (hasLabel, 244): strip it if present; wrap = f4 | len | label
+ * (1..255 bytes) in front of a packet or at the start of a stream. Never
+ * sent to serf 0.9.4, which drops it. */
 int tb__gw_label_strip(const uint8_t *buf, size_t len, tb__gw_bytes_t *label,
                        tb__gw_bytes_t *rest);
+int tb__gw_label_wrap(const uint8_t *label, size_t label_len, tb__gw_buf_t *out);
 
 /* Push/pull (6) node state. */
 typedef struct {

@@ -401,6 +401,11 @@ static void test_serf_reap(void)
     tb__serf_tick(a, 24ULL * 3600 * 1000 + 32000);
     CU_ASSERT_PTR_NULL(tb__serf_member(a, "b"));
     CU_ASSERT_EQUAL(count_events(a, TB__SERF_EV_MEMBER_REAP), 1);
+    /* someone else claims our name: reported, not taken over */
+    alive(sa, 100000000, "a", ip_c, 50, "");
+    CU_ASSERT(memcmp(tb__swim_local(sa)->addr, ip_a, 4) == 0);
+    CU_ASSERT_EQUAL(tb__swim_local(sa)->incarnation, 1);
+    CU_ASSERT_EQUAL(count_events(a, TB__SERF_EV_NAME_CONFLICT), 1);
     tb__serf_free(a);
 }
 

@@ -779,6 +779,25 @@ static void test_keyring_and_seal(void)
     CU_ASSERT_EQUAL(sm.type, TB__GW_PING);
     CU_ASSERT_EQUAL(sm.msg.seq, 1);
     tb__gw_stream_msg_free(&sm);
+    /* labels (memberlist >= 0.5): UDP aad = label, stream aad = header + label */
+    ct.len = pt.len = 0;
+    const uint8_t label[] = "partition-a";
+    CU_ASSERT_EQUAL(tb__gw_label_wrap(label, sizeof label - 1, &ct), 0);
+    CU_ASSERT_EQUAL(tb__gw_seal(&kr, 1, nonce, msg, sizeof msg - 1, label, sizeof label - 1, &ct),
+                    0);
+    tb__gw_bytes_t lb, rest;
+    CU_ASSERT_EQUAL(tb__gw_label_strip(ct.data, ct.len, &lb, &rest), 0);
+    CU_ASSERT(lb.n == sizeof label - 1 && memcmp(lb.p, label, lb.n) == 0);
+    CU_ASSERT_EQUAL(tb__gw_open(&kr, rest.p, rest.n, lb.p, lb.n, &pt, &ki), 0);
+    CU_ASSERT_EQUAL(tb__gw_open(&kr, rest.p, rest.n, NULL, 0, &pt, &ki), TB__GW_EKEY);
+    ct.len = 0;
+    CU_ASSERT_EQUAL(tb__gw_frame_seal_label(&kr, nonce, msg, sizeof msg - 1, label,
+                                            sizeof label - 1, &ct), 0);
+    CU_ASSERT_EQUAL(tb__gw_frame_open_label(&kr, ct.data, ct.len, label, sizeof label - 1, &pt,
+                                            &used, &ki), 0);
+    CU_ASSERT(pt.len == sizeof msg - 1 && memcmp(pt.data, msg, pt.len) == 0);
+    CU_ASSERT_EQUAL(tb__gw_frame_open(&kr, ct.data, ct.len, &pt, &used, &ki), TB__GW_EKEY);
+    CU_ASSERT_EQUAL(tb__gw_label_wrap(label, 0, &ct), TB__GW_EOVERSIZE);
     tb__gw_buf_free(&ct);
     tb__gw_buf_free(&pt);
 }
