@@ -83,6 +83,7 @@ struct tb__raft {
 	uint64_t transfer_to;
 	int need_bcast;
 	int fresh;    /* started less than an election timeout ago (lease safety) */
+	unsigned since_leader; /* ticks since the leader was last heard */
 	int no_lease; /* a TimeoutNow went out this term: another leader may follow */
 
 	/* ReadIndex */
@@ -1177,11 +1178,13 @@ int tb__raft_step(tb__raft_t *r, const tb__raft_msg_t *m)
 		switch (m->type) {
 		case TB_RAFT_MSG_APP:
 			r->elapsed = 0;
+			r->since_leader = 0;
 			r->leader = m->from;
 			handle_append(r, m);
 			break;
 		case TB_RAFT_MSG_HEARTBEAT: {
 			r->elapsed = 0;
+			r->since_leader = 0;
 			r->leader = m->from;
 			if (m->commit > r->commit && m->commit <= last_index(r))
 				r->commit = m->commit;
@@ -1192,6 +1195,7 @@ int tb__raft_step(tb__raft_t *r, const tb__raft_msg_t *m)
 		}
 		case TB_RAFT_MSG_SNAP:
 			r->elapsed = 0;
+			r->since_leader = 0;
 			r->leader = m->from;
 			handle_snapshot(r, m);
 			break;
@@ -1224,6 +1228,8 @@ void tb__raft_tick(tb__raft_t *r)
 	if (r->fresh && r->now >= r->o.election_ticks)
 		r->fresh = 0;
 	if (r->role != TB_RAFT_LEADER) {
+		if (r->since_leader < UINT32_MAX)
+			r->since_leader++;
 		if (++r->elapsed >= r->timeout) {
 			r->elapsed = 0;
 			if (is_voter(r, r->id))
@@ -1644,6 +1650,11 @@ void tb__raft_snapshot_meta(const tb__raft_t *r, tb__raft_snap_meta_t *m)
 	m->index = r->snap_index;
 	m->term = r->snap_term;
 	m->conf = r->snap_conf;
+}
+
+unsigned tb__raft_since_leader(const tb__raft_t *r)
+{
+	return r->role == TB_RAFT_LEADER ? 0 : r->since_leader;
 }
 
 uint64_t tb__raft_match(const tb__raft_t *r, uint64_t peer)

@@ -199,6 +199,9 @@ const tb__raft_conf_t *tb__raft_conf(const tb__raft_t *r);
 /* The newest snapshot (what the glue writes next to its data). */
 void tb__raft_snapshot_meta(const tb__raft_t *r, tb__raft_snap_meta_t *m);
 uint64_t tb__raft_match(const tb__raft_t *r, uint64_t peer); /* leader view */
+/* Ticks since this follower last heard from its leader (0 on a leader):
+ * X-Consul-LastContact for stale reads. */
+unsigned tb__raft_since_leader(const tb__raft_t *r);
 
 /* Configuration helpers. */
 int tb__raft_conf_find(const tb__raft_conf_t *c, uint64_t id); /* slot or -1 */

@@ -222,10 +222,12 @@ static void test_check_quorum_and_prevote(void)
 	isolate(&c, f, 1);
 	cl_tick(&c, 60);
 	CU_ASSERT_EQUAL(tb__raft_term(c.r[f]), term);
+	CU_ASSERT(tb__raft_since_leader(c.r[f]) >= 60);
 	isolate(&c, f, 0);
 	cl_tick(&c, 5);
 	CU_ASSERT_EQUAL(cl_leader(&c), l);
 	CU_ASSERT_EQUAL(tb__raft_term(c.r[l]), term);
+	CU_ASSERT(tb__raft_since_leader(c.r[l % 3 + 1]) <= 2);
 	/* an isolated leader steps down (check-quorum) and the others elect */
 	isolate(&c, l, 1);
 	cl_tick(&c, 40);
