@@ -11,6 +11,8 @@
 # runs on CPU 1 (-c 4 -T 1 -q 100 -t 2, no EDNS). Prints queries/s, average
 # latency and server CPU microseconds per query side by side, with ratios,
 # then p99 latency of A queries for one service with 5 vs 5,000 instances.
+# cpu0_other_pct: CPU 0 time not used by the server during a run (other
+# work on the machine); above ~10 the figures are disturbed.
 #
 # Knobs (env): SECONDS_RUN (20), LAT_SECONDS (5), LAT_QPS (20000),
 #   ANCHORS (/work/shared/anchors/dns), PORT_BASE (18750), UDP_LIMIT (5: answers
@@ -175,13 +177,18 @@ cpu_ticks() {
   echo $total
 }
 
+# busy clock ticks of CPU 0 (everything but idle and iowait)
+cpu0_busy() { awk '$1 == "cpu0" {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
 run_dnsperf() { # name queryfile -> sets QPS LAT CPU for "name/file"
   local name=$1 file=$2 key="$1/$(basename "$2" .txt)"
-  local t0 t1 out
+  local t0 t1 b0 b1 out
+  b0=$(cpu0_busy)
   t0=$(cpu_ticks "${PID[$name]}")
   out=$(taskset -c 1 dnsperf -m udp -s 127.0.0.1 -p "${PORT[$name]}" -d "$file" -c 4 -T 1 -q 100 \
         -t 2 -l "$SECONDS_RUN" 2>&1)
   t1=$(cpu_ticks "${PID[$name]}")
+  b1=$(cpu0_busy)
   local completed qps lat hz
   hz=$(getconf CLK_TCK)
   completed=$(echo "$out" | awk '/Queries completed:/{print $3}')
@@ -190,7 +197,8 @@ run_dnsperf() { # name queryfile -> sets QPS LAT CPU for "name/file"
   QPS[$key]=${qps%.*}
   LAT[$key]=$(awk -v l="$lat" 'BEGIN{printf "%.0f", l * 1e6}')
   CPU[$key]=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$completed" 'BEGIN{printf "%.2f", d / hz * 1e6 / (n ? n : 1)}')
-  echo "  $key: qps=${QPS[$key]} avg_lat_us=${LAT[$key]} server_cpu_us_per_query=${CPU[$key]} lost=$(echo "$out" | awk '/Queries lost:/{print $3}')" >&2
+  echo "  $key: qps=${QPS[$key]} avg_lat_us=${LAT[$key]} server_cpu_us_per_query=${CPU[$key]} lost=$(echo "$out" | awk '/Queries lost:/{print $3}')" \
+    "cpu0_other_pct=$(awk -v b=$((b1 - b0 - (t1 - t0))) -v hz="$hz" -v s="$SECONDS_RUN" 'BEGIN{printf "%.0f", b / hz / s * 100}')" >&2
 }
 
 echo "== starting servers (CPU 0), dnsperf on CPU 1, ${SECONDS_RUN}s per run" >&2
