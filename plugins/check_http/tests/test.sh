@@ -21,7 +21,7 @@ start_server() { # start_server PORT [CERT KEY]
     "$PY" "$srv" "$@" >"$work/srv-$1.out" 2>&1 &
     bg_pids="$bg_pids $!"
     i=0
-    until grep -q ready "$work/srv-$1.out" 2>/dev/null; do
+    until grep -qx ready "$work/srv-$1.out" 2>/dev/null; do
         i=$((i + 1)); [ "$i" -lt 100 ] || { cat "$work/srv-$1.out"; fail "server on $1 did not start"; }
         sleep 0.1
     done
