@@ -123,6 +123,7 @@ typedef struct tbd_fwd {
     uint8_t pkt[];
 } tbd_fwd_t;
 
+#define TBD_MMSG 16 /* datagrams per recvmmsg batch */
 #define TBD_BUCKETS 4096
 #define TBD_MAX_ENTRIES 20000
 #define TBD_IDLE_MS (10u * 60u * 1000u) /* stop following names unused this long */
@@ -145,7 +146,8 @@ struct tbd_server {
     int started, stopping;
     int open_handles;
     uint8_t out[65536];             /* the reply being written */
-    uint8_t rbuf[65536];            /* the datagram being read */
+    uint8_t rbuf[65536];            /* forwarded answer being read */
+    uint8_t mbuf[TBD_MMSG * 65536]; /* a recvmmsg batch of queries */
 };
 
 /* dns.c */

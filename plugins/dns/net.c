@@ -236,9 +236,9 @@ static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     tbd_listener_t *l = h->data;
     (void)hint;
-    /* one datagram at a time: the server's receive buffer is free between
-     * callbacks (answers are written to s->out) */
-    *buf = uv_buf_init((char *)l->s->rbuf, sizeof l->s->rbuf);
+    /* room for a recvmmsg batch (libuv splits it in 64 KiB slots); free
+     * again once the batch's callbacks ran (answers go to s->out) */
+    *buf = uv_buf_init((char *)l->s->mbuf, sizeof l->s->mbuf);
 }
 
 static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
@@ -300,7 +300,7 @@ int tbd_listen(tbd_server_t *s, const tbd_settings_t *cfg, tbd_listener_t **out,
         l->s = s;
         l->next = *out;
         *out = l;
-        uv_udp_init(s->loop, &l->udp);
+        uv_udp_init_ex(s->loop, &l->udp, (unsigned)ss.ss_family | UV_UDP_RECVMMSG);
         l->udp.data = l;
         l->udp_open = 1;
         s->open_handles++;
