@@ -412,6 +412,101 @@ static void test_fast_backtracking(void)
 	cl_free(&c);
 }
 
+static void deliver(tb__raft_t *r, uint8_t type, uint64_t from, uint64_t term, uint64_t index)
+{
+	tb__raft_msg_t m;
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.from = from;
+	m.to = tb__raft_id(r);
+	m.term = term;
+	m.index = index;
+	CU_ASSERT_EQUAL(tb__raft_step(r, &m), 0);
+}
+
+/* Figure 8 of the Raft paper: a leader of term 4 must not commit the
+ * term-2 entry it finds on a majority; only its own no-op does that. */
+static void test_commit_rule_figure8(void)
+{
+	tb__raft_opts_t o = opts(1);
+	tb__raft_snap_meta_t sm;
+	memset(&sm, 0, sizeof(sm));
+	sm.conf.n = 5;
+	for (uint32_t k = 0; k < 5; k++) {
+		sm.conf.s[k].id = k + 1;
+		sm.conf.s[k].voter = 1;
+	}
+	tb__raft_entry_t log[2] = {{1, 1, TB_RAFT_ENTRY_NORMAL, (const uint8_t *)"a", 1},
+	                           {2, 2, TB_RAFT_ENTRY_NORMAL, (const uint8_t *)"b", 1}};
+	tb__raft_hard_t hs = {3, 0};
+	tb__raft_t *r = tb__raft_new(&o, &hs, &sm, NULL, 0, log, 2);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	for (int i = 0; i < 25 && tb__raft_role(r) == TB_RAFT_FOLLOWER; i++)
+		tb__raft_tick(r);
+	CU_ASSERT_EQUAL_FATAL(tb__raft_role(r), TB_RAFT_PRECANDIDATE);
+	deliver(r, TB_RAFT_MSG_PREVOTE_RESP, 2, 4, 0);
+	deliver(r, TB_RAFT_MSG_PREVOTE_RESP, 3, 4, 0);
+	CU_ASSERT_EQUAL_FATAL(tb__raft_role(r), TB_RAFT_CANDIDATE);
+	CU_ASSERT_EQUAL(tb__raft_term(r), 4);
+	deliver(r, TB_RAFT_MSG_VOTE_RESP, 2, 4, 0);
+	deliver(r, TB_RAFT_MSG_VOTE_RESP, 3, 4, 0);
+	CU_ASSERT_EQUAL_FATAL(tb__raft_role(r), TB_RAFT_LEADER);
+	CU_ASSERT_EQUAL(tb__raft_last_index(r), 3); /* the no-op */
+	tb__raft_ready_t rd;
+	while (tb__raft_ready(r, &rd))
+		tb__raft_advance(r);
+	/* servers 2 and 3 hold index 2 (term 2): a majority with the leader */
+	deliver(r, TB_RAFT_MSG_APP_RESP, 2, 4, 2);
+	deliver(r, TB_RAFT_MSG_APP_RESP, 3, 4, 2);
+	CU_ASSERT_EQUAL(tb__raft_commit(r), 0);
+	/* once the no-op is on a majority, everything up to it commits */
+	deliver(r, TB_RAFT_MSG_APP_RESP, 2, 4, 3);
+	CU_ASSERT_EQUAL(tb__raft_commit(r), 0);
+	deliver(r, TB_RAFT_MSG_APP_RESP, 3, 4, 3);
+	CU_ASSERT_EQUAL(tb__raft_commit(r), 3);
+	tb__raft_free(r);
+}
+
+/* A vote is persisted before it is sent, even without a term change. */
+static void test_vote_persisted(void)
+{
+	tb__raft_opts_t o = opts(1);
+	tb__raft_snap_meta_t sm;
+	memset(&sm, 0, sizeof(sm));
+	sm.conf.n = 3;
+	for (uint32_t k = 0; k < 3; k++) {
+		sm.conf.s[k].id = k + 1;
+		sm.conf.s[k].voter = 1;
+	}
+	tb__raft_hard_t hs = {5, 0};
+	tb__raft_t *r = tb__raft_new(&o, &hs, &sm, NULL, 0, NULL, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	tb__raft_msg_t m;
+	memset(&m, 0, sizeof(m));
+	m.type = TB_RAFT_MSG_VOTE;
+	m.from = 2;
+	m.to = 1;
+	m.term = 5;
+	CU_ASSERT_EQUAL(tb__raft_step(r, &m), 0);
+	tb__raft_ready_t rd;
+	CU_ASSERT_EQUAL_FATAL(tb__raft_ready(r, &rd), 1);
+	CU_ASSERT_EQUAL(rd.hard_changed, 1);
+	CU_ASSERT_EQUAL(rd.hard.term, 5);
+	CU_ASSERT_EQUAL(rd.hard.vote, 2);
+	CU_ASSERT_EQUAL_FATAL(rd.n_msgs, 1);
+	CU_ASSERT_EQUAL(rd.msgs[0].type, TB_RAFT_MSG_VOTE_RESP);
+	CU_ASSERT_EQUAL(rd.msgs[0].reject, 0);
+	CU_ASSERT_EQUAL(rd.n_early, 0); /* only after the fsync */
+	tb__raft_advance(r);
+	/* the same term, another candidate: refused */
+	m.from = 3;
+	CU_ASSERT_EQUAL(tb__raft_step(r, &m), 0);
+	CU_ASSERT_EQUAL_FATAL(tb__raft_ready(r, &rd), 1);
+	CU_ASSERT_EQUAL(rd.msgs[0].reject, 1);
+	tb__raft_advance(r);
+	tb__raft_free(r);
+}
+
 int main(void)
 {
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -425,6 +520,8 @@ int main(void)
 	CU_add_test(s, "leadership transfer", test_transfer);
 	CU_add_test(s, "snapshot to a learner, promote, remove", test_snapshot_learner);
 	CU_add_test(s, "fast backtracking over a divergent tail", test_fast_backtracking);
+	CU_add_test(s, "commit rule (Figure 8)", test_commit_rule_figure8);
+	CU_add_test(s, "votes are persisted before they are sent", test_vote_persisted);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned f = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
