@@ -170,8 +170,10 @@ st = json.load(open(path))
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))] if xs else float("nan")
-def jit(keys):
-    d = [abs(x - iv) * 1000 for k in keys for x in st["keys"][k]]
+big = [g for g in st.get("gaps", []) if g[1] > 0.25]
+def jit(keys, skip_stalls=False):
+    d = [abs(b - a - iv) * 1000 for k in keys for a, b in st["keys"][k]
+         if not (skip_stalls and any(a <= g[0] + g[1] and g[0] <= b for g in big))]
     return len(d), pct(d, 50), pct(d, 99), max(d) if d else float("nan")
 http_keys = [k for k in st["keys"] if k.startswith("http:")]
 solo_keys = ["tcp:%d" % p for p in range(18860, 18900) if "tcp:%d" % p in st["keys"]]
@@ -187,6 +189,9 @@ n, p50, p99, mx = jit(http_keys)
 print("jitter http (%5d)    p50 %.1f ms  p99 %.1f ms  max %.1f ms" % (n, p50, p99, mx))
 n, p50, p99, mx = jit(solo_keys)
 print("jitter tcp  (%5d)    p50 %.1f ms  p99 %.1f ms  max %.1f ms" % (n, p50, p99, mx))
+n, p50, p99, mx = jit(http_keys + solo_keys, True)
+print("  same, intervals not spanning a stall > 250 ms (%d stalls): (%d) p50 %.1f ms  p99 %.1f ms  max %.1f ms"
+      % (len(big), n, p50, p99, mx))
 gaps = st.get("gaps", [])
 print("stalls > 100 ms        %d (longest %.0f ms; at %s s)" % (len(gaps), max([g[1] for g in gaps] or [0]) * 1000,
       ", ".join("%.1f" % g[0] for g in gaps[:8])))

@@ -9,7 +9,8 @@ accept and every request (time.monotonic) per key: "tcp:<port>" for a
 port, "http:<path>" for a request path. On SIGTERM it writes, to
 STATS_FILE, for the events after the SIGUSR1 it last received (the start
 of the measured window): per-key intervals between consecutive events,
-as JSON {"keys": {key: [seconds...]}, "events": N}.
+as JSON {"keys": {key: [[t0, t1]...]}, "events": N, "gaps": [[t, len]...]}
+(times in seconds from the start of the window).
 Prints "ready" once every port listens. Loopback only.
 """
 import asyncio
@@ -51,7 +52,8 @@ def dump(path):
         ts = [t for t in ts if t >= window_start[0]]
         out["events"] += len(ts)
         every.extend(ts)
-        out["keys"][key] = [b - a for a, b in zip(ts, ts[1:])]
+        w = window_start[0]
+        out["keys"][key] = [[a - w, b - w] for a, b in zip(ts, ts[1:])]
     # Silences longer than 100 ms across ALL targets: the agent (or this
     # listener) stalled; [seconds into the window, length].
     every.sort()
