@@ -143,6 +143,7 @@ typedef struct {
 	int lease; /* lease reads on, with clock drift bounded to 5 % */
 	unsigned disk_slow; /* fsync latency spread in steps */
 	int calm; /* no more crashes, partitions or membership changes */
+	unsigned knobs[5]; /* inflight window, batch, chunk, snapshot threshold, trailing */
 	unsigned max_delay;
 	int partitioned;
 	uint64_t heal_at;
@@ -494,11 +495,11 @@ static void opts_for(world_t *w, node_t *nd, tb__raft_opts_t *o)
 	o->seed = w->seed * 31 + nd->id + w->now;
 	o->election_ticks = 10;
 	o->heartbeat_ticks = 2;
-	o->max_inflight = 4;
-	o->max_batch = 8;
-	o->snap_chunk = 16;
-	o->snap_threshold = 24;
-	o->snap_trailing = 4;
+	o->max_inflight = w->knobs[0];
+	o->max_batch = w->knobs[1];
+	o->snap_chunk = w->knobs[2];
+	o->snap_threshold = w->knobs[3];
+	o->snap_trailing = w->knobs[4];
 	o->catchup_max_lag = 4;
 	o->pre_vote = w->seed % 7 != 3;
 	o->check_quorum = w->seed % 5 != 2;
@@ -1085,6 +1086,11 @@ static int run_seed(uint64_t seed, int verbose, uint64_t steps, int quiet)
 	w->leader_kill = (double)below(&w->g, 4) * 0.2;
 	w->lease = seed % 3 == 0;
 	w->disk_slow = below(&w->g, 40);
+	w->knobs[0] = 1 + below(&w->g, 8);
+	w->knobs[1] = 1 + below(&w->g, 12);
+	w->knobs[2] = 8 + below(&w->g, 40);
+	w->knobs[3] = 8 + below(&w->g, 40);
+	w->knobs[4] = below(&w->g, 10);
 	w->end = steps;
 	tb__raft_conf_t conf;
 	memset(&conf, 0, sizeof(conf));
