@@ -677,7 +677,7 @@ static void check_retire(tb__check_t *k)
 }
 
 /* Start a check's timers and tell the catalog about it. */
-static void check_activate(tb__checks_t *c, tb__check_t *k)
+static void check_activate(tb__checks_t *c, tb__check_t *k, int sync)
 {
     tb__agent_t *a = c->agent;
     uv_timer_init(&a->loop, &k->run_timer);
@@ -690,7 +690,7 @@ static void check_activate(tb__checks_t *c, tb__check_t *k)
         uint64_t now = uv_now(&a->loop);
         k->critical_since = now ? now : 1;
     }
-    tb__sync_check(c, k);
+    if (sync) tb__sync_check(c, k);
     if (k->kind == TB__KIND_PLUGIN) {
         uint64_t stagger = tb__checks_random(c) % k->interval_ms;
         k->next_due = uv_now(&a->loop) + stagger;
@@ -711,7 +711,7 @@ static int check_install(tb__checks_t *c, tb__check_t *k)
     } else if (list_add(c, k) != 0) {
         return -1;
     }
-    if (c->started) check_activate(c, k);
+    if (c->started) check_activate(c, k, 1);
     return 0;
 }
 
@@ -904,7 +904,9 @@ void tb__checks_start(tb__checks_t *c)
     json_t *s;
     json_object_foreach(c->services, id, s) tb__sync_service(c, s);
     c->started = 1;
-    for (size_t i = 0; i < c->n; i++) check_activate(c, c->list[i]);
+    /* Start-up writes the checks in batches, not one call each. */
+    for (size_t i = 0; i < c->n; i++) check_activate(c, c->list[i], 0);
+    tb__sync_checks_batch(c);
     tb__sync_timers_start(c);
 }
 

@@ -73,6 +73,8 @@ uint64_t tb__checks_random(tb__checks_t *c);
 void tb__sync_node(tb__checks_t *c);                 /* node (and server facts) */
 void tb__sync_service(tb__checks_t *c, const json_t *svc);
 void tb__sync_check(tb__checks_t *c, tb__check_t *k);
+/* Every check, a few hundred per Catalog.Register (start-up). */
+void tb__sync_checks_batch(tb__checks_t *c);
 void tb__sync_deregister(tb__checks_t *c, const char *service_id, const char *check_id);
 void tb__sync_timers_start(tb__checks_t *c);
 void tb__sync_timers_stop(tb__checks_t *c);

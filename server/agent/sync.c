@@ -108,6 +108,31 @@ void tb__sync_check(tb__checks_t *c, tb__check_t *k)
     send_register(c, NULL, check_body(k));
 }
 
+#define BATCH 256
+
+void tb__sync_checks_batch(tb__checks_t *c)
+{
+    json_t *arr = NULL;
+    for (size_t i = 0; i < c->n; i++) {
+        if (!arr) arr = json_array();
+        c->list[i]->output_dirty = 0;
+        json_array_append_new(arr, check_body(c->list[i]));
+        if (json_array_size(arr) == BATCH || i + 1 == c->n) {
+            c->st.catalog_writes++;
+            if (c->agent->endpoint) {
+                json_t *body = node_body(c);
+                json_object_set_new(body, "Checks", arr);
+                tb__endpoint_call(c->agent->endpoint, "Catalog.Register", body, NULL, write_done,
+                                  c);
+                json_decref(body);
+            } else {
+                json_decref(arr);
+            }
+            arr = NULL;
+        }
+    }
+}
+
 void tb__sync_deregister(tb__checks_t *c, const char *service_id, const char *check_id)
 {
     c->st.catalog_writes++;
