@@ -26,6 +26,7 @@ dist_regressscenarios_DATA += regress/scenarios/agent_local.scn regress/scenario
 dist_regressscenarios_DATA += regress/scenarios/agent_cli.scn
 # (agent-svc.json is listed after dist_regressdata_DATA is defined)
 dist_regressscenarios_DATA += regress/scenarios/filter.scn
+dist_regressscenarios_DATA += regress/scenarios/agent_api.scn
 regressdatadir = $(regressdir)/scenarios/data
 dist_regressdata_DATA = \
 	regress/scenarios/data/node-web.json regress/scenarios/data/valid.json \
@@ -42,6 +43,7 @@ dist_regressexpected_DATA += regress/expected/txn.out
 dist_regressexpected_DATA += regress/expected/agent_local.out regress/expected/agent_sessions.out
 dist_regressexpected_DATA += regress/expected/agent_cli.out
 dist_regressexpected_DATA += regress/expected/filter.out
+dist_regressexpected_DATA += regress/expected/agent_api.out
 
 # ---- temp install (PostgreSQL's tmp_install): `make check` installs the
 # whole tree under $(abs_top_builddir)/tmp_install before any test runs, so

@@ -177,7 +177,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         }
         c->peer_eof = 1;
         read_stop(c);
-        if (c->state == TBH_CS_HANDLING && c->x.call && c->x.opts.min_index > 0) {
+        if (c->state == TBH_CS_HANDLING &&
+            ((c->x.call && c->x.opts.min_index > 0) || c->x.monitor)) {
             /* the client left a blocking query: drop it now, not in 10 min */
             tbh_conn_close(c);
         } else if (c->state == TBH_CS_IDLE || c->state == TBH_CS_READING) {

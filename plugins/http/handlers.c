@@ -21,6 +21,7 @@ void tbh_exchange_reset(tbh_conn_t *c)
         c->srv->api->call_cancel(x->call);
         x->call = NULL;
     }
+    tbh_monitor_stop(c);
     free(x->path);
     tbh_query_free(&x->query);
     free(x->token);
@@ -597,6 +598,9 @@ void tbh_dispatch(tbh_conn_t *c)
         return;
     case TBH_EP_TXN:
         tbh_txn_handle(c);
+        return;
+    case TBH_EP_MONITOR:
+        tbh_monitor_handle(c);
         return;
     }
 }

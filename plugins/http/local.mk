@@ -16,6 +16,7 @@ HTTP_SERVER_SOURCES = \
 	plugins/http/conn.c plugins/http/handlers.c
 HTTP_SERVER_SOURCES += plugins/http/h_txn.c
 HTTP_SERVER_SOURCES += plugins/http/render_cache.c
+HTTP_SERVER_SOURCES += plugins/http/h_monitor.c
 HTTP_SERVER_SOURCES += plugins/http/h_agent.c
 
 TB_BUNDLED += http

@@ -399,6 +399,7 @@ static const tbh_route_t routes[] = {
     {"/v1/txn", TBH_M_PUT, TBH_EP_TXN, "Txn.Apply", NULL, NULL, 0},
     {"/v1/agent/metrics", TBH_M_GET, TBH_EP_CALL, "Agent.Metrics", NULL, NULL, TBH_R_TEXT},
     {"/v1/agent/host", TBH_M_GET, TBH_EP_CALL, "Agent.Host", NULL, NULL, 0},
+    {"/v1/agent/monitor", TBH_M_GET, TBH_EP_MONITOR, NULL, NULL, NULL, 0},
     {"/v1/catalog/node-services/", TBH_M_GET, TBH_EP_CALL, "Catalog.NodeServiceList", "Node",
      "Missing node name", Q | D},
     {"/v1/coordinate/datacenters", TBH_M_GET, TBH_EP_CALL, "Coordinate.ListDatacenters", NULL,

@@ -81,7 +81,8 @@ typedef enum tbh_ep {
     TBH_EP_INDEX = 0, /* "/" -> "Consul Agent" */
     TBH_EP_KV = 1,    /* /v1/kv/<key> */
     TBH_EP_CALL = 2,  /* generic endpoint-layer call */
-    TBH_EP_TXN = 3    /* /v1/txn (h_txn.c) */
+    TBH_EP_TXN = 3,   /* /v1/txn (h_txn.c) */
+    TBH_EP_MONITOR = 4 /* /v1/agent/monitor (h_monitor.c) */
 } tbh_ep_t;
 
 /* Route flags */

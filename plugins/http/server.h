@@ -65,6 +65,7 @@ typedef struct tbh_exchange {
     int raw;              /* ?raw on a single-key GET */
     int pretty;
     uint64_t start_ms;
+    tb_log_watch_t *monitor; /* /v1/agent/monitor stream (h_monitor.c) */
 } tbh_exchange_t;
 
 typedef enum tbh_cstate {
@@ -156,6 +157,11 @@ int tbh_agent_result(tbh_conn_t *c, const tb_result_t *r);
  * object rendered last (shared results of coalesced blocking queries). */
 int tbh_render_cached(tbh_server_t *s, const json_t *v, int pretty, tbh_buf_t *out);
 void tbh_render_cache_free(tbh_server_t *s);
+
+/* ---- h_monitor.c ---- */
+void tbh_monitor_handle(tbh_conn_t *c);
+/* End the log stream of c, if any (tbh_exchange_reset). */
+void tbh_monitor_stop(tbh_conn_t *c);
 
 /* ---- h_txn.c ---- */
 void tbh_txn_handle(tbh_conn_t *c);

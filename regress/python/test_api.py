@@ -196,6 +196,29 @@ class ApiTest(unittest.TestCase):
         self.assertTrue(h["Host"]["hostname"])
         self.assertGreater(h["Disk"]["total"], 0)
 
+    def test_monitor_stream(self):
+        import socket
+        s = socket.create_connection(("127.0.0.1", base.HTTP_PORT), timeout=10)
+        try:
+            s.sendall(b"GET /v1/agent/monitor?loglevel=debug HTTP/1.1\r\nHost: x\r\n\r\n")
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += s.recv(4096)
+            head = buf.split(b"\r\n\r\n")[0].lower()
+            self.assertIn(b"200 ok", head)
+            self.assertIn(b"transfer-encoding: chunked", head)
+            # a request makes the agent log a line, which arrives as a chunk
+            self.c.kv.get("pymon/trigger")
+            deadline = time.monotonic() + 5
+            while b"/v1/kv/pymon/trigger" not in buf and time.monotonic() < deadline:
+                buf += s.recv(4096)
+            self.assertIn(b"/v1/kv/pymon/trigger", buf)
+        finally:
+            s.close()
+        # the agent keeps serving after the stream's client left
+        time.sleep(0.2)
+        self.assertIsNone(self.c.kv.get("pymon/after")[1])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -23,6 +23,40 @@ void tb__logger_init(tb__logger_t *l, tb_log_level_t level, int json, FILE *out)
     l->level = level;
     l->json = json ? 1 : 0;
     l->out = out ? out : stderr;
+    l->watches = NULL;
+}
+
+/* Sinks (/v1/agent/monitor): a plain list, walked with the next pointer
+ * saved so a sink can remove itself. */
+struct tb__log_watch {
+    tb__log_watch_t *next;
+    tb_log_level_t level;
+    tb__log_sink_fn fn;
+    void *arg;
+};
+
+tb__log_watch_t *tb__log_watch_add(tb__logger_t *l, tb_log_level_t level, tb__log_sink_fn fn,
+                                   void *arg)
+{
+    tb__log_watch_t *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->level = level;
+    w->fn = fn;
+    w->arg = arg;
+    w->next = l->watches;
+    l->watches = w;
+    return w;
+}
+
+void tb__log_watch_remove(tb__logger_t *l, tb__log_watch_t *w)
+{
+    for (tb__log_watch_t **p = &l->watches; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            free(w);
+            return;
+        }
 }
 
 int tb__log_level_parse(const char *s)
@@ -89,10 +123,16 @@ static void format_time(char *buf, size_t len, int digits)
         snprintf(buf, len, "%.19s.%06uZ", base, frac / 1000u);
 }
 
-static void write_line(FILE *out, const char *line, size_t len)
+static void write_line(const tb__logger_t *l, tb_log_level_t level, const char *line,
+                       size_t len)
 {
-    fwrite(line, 1, len, out);
-    fflush(out);
+    fwrite(line, 1, len, l->out);
+    fflush(l->out);
+    for (tb__log_watch_t *w = l->watches, *next; w; w = next) {
+        next = w->next;
+        if (level >= w->level)
+            w->fn(w->arg, level, line);
+    }
 }
 
 static void log_text(const tb__logger_t *l, tb_log_level_t level, const char *module,
@@ -118,7 +158,7 @@ static void log_text(const tb__logger_t *l, tb_log_level_t level, const char *mo
     int n = snprintf(line, need, "%s %-8s%s%s%.*s\n", ts, tag, has_module ? module : "",
                      has_module ? ": " : "", (int)mlen, msg);
     if (n > 0)
-        write_line(l->out, line, (size_t)n < need ? (size_t)n : need - 1);
+        write_line(l, level, line, (size_t)n < need ? (size_t)n : need - 1);
     if (line != stackline)
         free(line);
 }
@@ -169,7 +209,7 @@ static void log_json(const tb__logger_t *l, tb_log_level_t level, const char *mo
     }
     line[n] = '\n';
     line[n + 1] = '\0';
-    write_line(l->out, line, n + 1);
+    write_line(l, level, line, n + 1);
     free(line);
 }
 

@@ -16,11 +16,21 @@
  * /v1/agent/monitor later). */
 typedef void (*tb__log_sink_fn)(void *arg, tb_log_level_t level, const char *line);
 
+typedef struct tb__log_watch tb__log_watch_t;
+
 typedef struct tb__logger {
     tb_log_level_t level;
     int json;
     FILE *out; /* stderr by default */
+    tb__log_watch_t *watches; /* sinks (loop thread only) */
 } tb__logger_t;
+
+/* Add a sink for lines at or above `level` (lines below the logger's own
+ * level are never produced). The sink may remove itself while it runs.
+ * NULL when out of memory. */
+tb__log_watch_t *tb__log_watch_add(tb__logger_t *l, tb_log_level_t level, tb__log_sink_fn fn,
+                                   void *arg);
+void tb__log_watch_remove(tb__logger_t *l, tb__log_watch_t *w);
 
 void tb__logger_init(tb__logger_t *l, tb_log_level_t level, int json, FILE *out);
 /* "trace" "debug" "info" "warn" "err"/"error" (any case) -> level; -1 if unknown. */

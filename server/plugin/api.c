@@ -216,6 +216,18 @@ static uint64_t api_kv_max_value_size(tb_plugin_t *self)
     return self->agent->config->kv_max_value_size;
 }
 
+static tb_log_watch_t *api_log_watch(tb_plugin_t *self, tb_log_level_t level, tb_log_line_cb cb,
+                                     void *arg)
+{
+    if (!self || !cb) return NULL;
+    return (tb_log_watch_t *)tb__log_watch_add(&self->agent->log, level, cb, arg);
+}
+
+static void api_log_unwatch(tb_plugin_t *self, tb_log_watch_t *w)
+{
+    if (self && w) tb__log_watch_remove(&self->agent->log, (tb__log_watch_t *)w);
+}
+
 static const tb_api_t api_table = {
     .size = sizeof(tb_api_t),
     .sdk_major = TB_SDK_MAJOR,
@@ -250,6 +262,8 @@ static const tb_api_t api_table = {
     .parse_duration = tb__parse_duration,
     .base64_encode = tb__base64_encode,
     .base64_decode = tb__base64_decode,
+    .log_watch = api_log_watch,
+    .log_unwatch = api_log_unwatch,
 };
 
 const tb_api_t *tb__api_table(void) { return &api_table; }

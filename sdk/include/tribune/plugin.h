@@ -256,6 +256,10 @@ typedef struct tb_handler_type_desc {
 
 typedef void (*tb_timer_cb)(void *arg);
 
+/* One agent log line (api->log_watch); NUL-terminated, ends with '\n'. */
+typedef struct tb_log_watch tb_log_watch_t;
+typedef void (*tb_log_line_cb)(void *arg, tb_log_level_t level, const char *line);
+
 /* ---------------------------------------------------------------- the API table */
 
 /*
@@ -334,6 +338,15 @@ struct tb_api {
      * -1 on invalid input. */
     char *(*base64_encode)(const void *data, size_t len);
     int (*base64_decode)(const char *s, size_t len, void **out, size_t *outlen);
+
+    /* ---- since 1.0 (pre-release) ---- */
+    /* Agent log stream (/v1/agent/monitor): cb gets every log line the
+     * agent writes (its format, with the newline) at or above `level`, on
+     * the loop, until log_unwatch. Lines below the agent's own log level are
+     * never written. cb must not log. NULL when out of memory. */
+    tb_log_watch_t *(*log_watch)(tb_plugin_t *self, tb_log_level_t level, tb_log_line_cb cb,
+                                 void *arg);
+    void (*log_unwatch)(tb_plugin_t *self, tb_log_watch_t *watch);
 
     /* New entries go here, under a "since 1.N" comment. */
 };
