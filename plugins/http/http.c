@@ -121,7 +121,7 @@ static void http_stop(tb_plugin_t *self, void *arg)
     s->stopping = 1;
     tbh_listeners_close(s->listeners);
     s->listeners = NULL;
-    tbh_conns_close_all(s);
+    tbh_conns_drain(s); /* finish responses being written, close the rest */
     tbh_server_maybe_free(s);
 }
 

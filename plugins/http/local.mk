@@ -17,6 +17,7 @@ HTTP_SERVER_SOURCES = \
 HTTP_SERVER_SOURCES += plugins/http/h_txn.c
 HTTP_SERVER_SOURCES += plugins/http/render_cache.c
 HTTP_SERVER_SOURCES += plugins/http/h_monitor.c
+HTTP_SERVER_SOURCES += plugins/http/drain.c
 HTTP_SERVER_SOURCES += plugins/http/h_agent.c
 
 TB_BUNDLED += http

@@ -152,6 +152,10 @@ int tbh_agent_args(tbh_conn_t *c);
 /* On completion: 1 when it answered (health statuses), else 0. */
 int tbh_agent_result(tbh_conn_t *c, const tb_result_t *r);
 
+/* ---- drain.c ---- */
+/* Stop: let responses being written finish, close every other connection. */
+void tbh_conns_drain(tbh_server_t *s);
+
 /* ---- render_cache.c ---- */
 /* Render v (as tbh_json_render) into out, reusing the bytes when v is the
  * object rendered last (shared results of coalesced blocking queries). */
