@@ -9,3 +9,8 @@ EXTRA_DIST += contrib/check_file/test.sh contrib/check_file/README.md \
 	contrib/check_file/regress/checks.json \
 	contrib/check_file/regress/scenarios/check_file.scn \
 	contrib/check_file/regress/expected/check_file.out
+
+# Benchmarks (each starts its anchor itself; see contrib/bench/README.md).
+EXTRA_DIST += contrib/bench/blocking.sh contrib/bench/blockload.c contrib/bench/checks.sh \
+	contrib/bench/checks_listener.py contrib/bench/http.sh contrib/bench/dns.sh \
+	contrib/bench/gossip-sim contrib/bench/raft-sim
