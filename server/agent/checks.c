@@ -259,9 +259,9 @@ static void on_timeout(uv_timer_t *t)
     p->finished = 1;
     p->check = NULL;
     k->probe = NULL;
-    char buf[128];
-    snprintf(buf, sizeof buf, "Timed out (%llums) running check",
-             (unsigned long long)k->timeout_ms);
+    char buf[128], d[32];
+    fmt_dur(d, sizeof d, k->timeout_ms);
+    snprintf(buf, sizeof buf, "Timed out (%s) running check", d); /* Consul's words */
     probe_result(k, TB_CHECK_CRITICAL, buf);
 }
 
