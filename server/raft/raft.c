@@ -1064,7 +1064,15 @@ int tb__raft_step(tb__raft_t *r, const tb__raft_msg_t *m)
 		           m->type == TB_RAFT_MSG_SNAP) {
 			become_follower(r, m->term, m->from);
 		} else {
+			/* a higher term from a candidate (or an answer) does not
+			 * restart the election timer: only a leader's message or a
+			 * granted vote does (Figure 2 of the paper). Otherwise
+			 * candidates with stale logs that keep raising the term
+			 * would keep the up-to-date servers from ever standing. */
+			unsigned el = r->elapsed, to = r->timeout;
 			become_follower(r, m->term, 0);
+			r->elapsed = el;
+			r->timeout = to;
 		}
 	} else if (m->term < r->term) {
 		if ((r->o.check_quorum || r->o.pre_vote) &&

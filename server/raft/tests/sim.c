@@ -1133,15 +1133,18 @@ static int run_seed(uint64_t seed, int verbose, uint64_t steps, int quiet)
 			node_start(w, &w->nodes[i]);
 	for (; w->now < deadline && !w->fail[0]; w->now++) {
 		node_t *l = leader_node(w);
-		if (!mark && l) {
+		if (mark == 0 && l) {
 			uint64_t idx;
 			if (tb__raft_propose(l->r, "mark", 4, &idx) == 0) {
 				mark = idx;
 				ml = l;
+				trace(w, "liveness mark at %" PRIu64 " on leader %" PRIu64, idx, l->id);
 			}
 		}
-		if (mark && (!ml->up || tb__raft_role(ml->r) != TB_RAFT_LEADER))
-			mark = 0; /* lost leadership first: try again */
+		/* lost leadership first, or it was a stale leader (cut off from a
+		 * newer one, e.g. removed while check-quorum is off): again */
+		if (mark && (!ml->up || tb__raft_role(ml->r) != TB_RAFT_LEADER || (l && l != ml)))
+			mark = 0;
 		if (mark) {
 			const tb__raft_conf_t *c = tb__raft_conf(ml->r);
 			uint32_t done = 0;
@@ -1163,6 +1166,22 @@ static int run_seed(uint64_t seed, int verbose, uint64_t steps, int quiet)
 		if (lin == 0)
 			failf(w, "history of %d operations is not linearizable", checked);
 	}
+	if (w->fail[0] && verbose)
+		for (int i = 0; i < SIM_MAXN; i++) {
+			node_t *nd = &w->nodes[i];
+			if (!nd->exists || !nd->up)
+				continue;
+			const tb__raft_conf_t *c = tb__raft_conf(nd->r);
+			printf("node %" PRIu64 ": role %d term %" PRIu64 " leader %" PRIu64 " commit %" PRIu64
+			       " applied %" PRIu64 " last %" PRIu64 " first %" PRIu64 " conf",
+			       nd->id, (int)tb__raft_role(nd->r), tb__raft_term(nd->r), tb__raft_leader(nd->r),
+			       tb__raft_commit(nd->r), nd->applied, tb__raft_last_index(nd->r),
+			       tb__raft_first_index(nd->r));
+			for (uint32_t k = 0; k < c->n; k++)
+				printf(" %" PRIu64 "%s(m%" PRIu64 ")", c->s[k].id, c->s[k].voter ? "" : "L",
+				       tb__raft_match(nd->r, c->s[k].id));
+			printf("\n");
+		}
 	if (w->fail[0] && verbose)
 		for (int i = 0; i < w->n_ops; i++) {
 			const op_t *o = &w->ops[i];
