@@ -92,6 +92,7 @@ regress-clean-local:
 
 EXTRA_DIST += regress/tb_regress.in regress/run-regress.sh \
 	regress/python/run-python-tests.sh regress/python/test_consul_client.py \
+	regress/python/test_api.py \
 	contrib/install-deps.sh contrib/ci/check.sh contrib/ci/test-summary.py \
 	contrib/ci/sanitize.sh contrib/ci/valgrind.sh contrib/bench/kv-dev.sh \
 	contrib/bench/README.md
