@@ -170,7 +170,9 @@ start_dnsmasq() {
 # serving process is a grandchild)
 cpu_ticks() {
   local total=0 p c
-  [ -r /proc/"$1"/stat ] && total=$(awk '{print $14 + $15}' /proc/"$1"/stat)
+  # utime and stime are fields 14 and 15, counted after the ")" that ends
+  # the command name (NSD's is "nsd: server 1", with spaces)
+  [ -r /proc/"$1"/stat ] && total=$(sed 's/.*) //' /proc/"$1"/stat | awk '{print $12 + $13}')
   for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
     total=$((total + $(cpu_ticks "$c")))
   done
