@@ -84,10 +84,14 @@ static int w_session(tb__watch_t *w, const json_t *a)
 
 /* ------------------------------------------------------------ catalog */
 
-static void m_register(tb__endpoint_t *ep, const json_t *args, tb__ep_out_t *out, tb__buf_t *cmd)
+/* Register and deregister: normalize the body (400 on error), refuse
+ * another datacenter, encode the command; the reply is `true`. */
+static void catalog_write(tb__endpoint_t *ep, const json_t *args, tb__ep_out_t *out,
+                          tb__buf_t *cmd, uint8_t type,
+                          json_t *(*norm)(const json_t *, const char *, char **))
 {
     char *err = NULL;
-    json_t *body = tb__norm_register(args, CFG(ep)->datacenter, &err);
+    json_t *body = norm(args, CFG(ep)->datacenter, &err);
     if (!body) {
         tb__ep_fail(out, TB_BAD_REQUEST, "%s", err ? err : "invalid request");
         free(err);
@@ -95,7 +99,7 @@ static void m_register(tb__endpoint_t *ep, const json_t *args, tb__ep_out_t *out
     }
     if (strcmp(json_string_value(json_object_get(body, "Datacenter")), CFG(ep)->datacenter)) {
         tb__ep_fail(out, TB_NO_PATH, "No path to datacenter");
-    } else if (tb__cmd_encode_json(TB__CMD_REGISTER, body, now_ms(), cmd) != 0) {
+    } else if (tb__cmd_encode_json(type, body, now_ms(), cmd) != 0) {
         tb__ep_fail(out, TB_INTERNAL, "cannot encode command");
     } else {
         out->json = json_true();
@@ -103,24 +107,15 @@ static void m_register(tb__endpoint_t *ep, const json_t *args, tb__ep_out_t *out
     json_decref(body);
 }
 
+static void m_register(tb__endpoint_t *ep, const json_t *args, tb__ep_out_t *out, tb__buf_t *cmd)
+{
+    catalog_write(ep, args, out, cmd, TB__CMD_REGISTER, tb__norm_register);
+}
+
 static void m_deregister(tb__endpoint_t *ep, const json_t *args, tb__ep_out_t *out,
                          tb__buf_t *cmd)
 {
-    char *err = NULL;
-    json_t *body = tb__norm_deregister(args, CFG(ep)->datacenter, &err);
-    if (!body) {
-        tb__ep_fail(out, TB_BAD_REQUEST, "%s", err ? err : "invalid request");
-        free(err);
-        return;
-    }
-    if (strcmp(json_string_value(json_object_get(body, "Datacenter")), CFG(ep)->datacenter)) {
-        tb__ep_fail(out, TB_NO_PATH, "No path to datacenter");
-    } else if (tb__cmd_encode_json(TB__CMD_DEREGISTER, body, now_ms(), cmd) != 0) {
-        tb__ep_fail(out, TB_INTERNAL, "cannot encode command");
-    } else {
-        out->json = json_true();
-    }
-    json_decref(body);
+    catalog_write(ep, args, out, cmd, TB__CMD_DEREGISTER, tb__norm_deregister);
 }
 
 static void m_list_nodes(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c)
