@@ -8,7 +8,7 @@
 #define TB_AGENT_H
 
 #include <uv.h>
-#include "../config/config.h"
+#include "../config/tb_config.h"
 #include "log.h"
 
 typedef struct tb__plugins tb__plugins_t;

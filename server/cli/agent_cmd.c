@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cli/cli_int.h"
-#include "config/config.h"
+#include "config/tb_config.h"
 #include "agent/agent.h"
 
 typedef enum val_type { V_STR, V_INT, V_BOOL, V_LIST, V_META, V_DUR } val_type_t;

@@ -12,7 +12,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_int.h"
-#include "config/config.h"
+#include "config/tb_config.h"
 #include "agent/agent.h"
 
 typedef struct command {

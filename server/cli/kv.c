@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cli/cli_int.h"
-#include "config/config.h"
+#include "config/tb_config.h"
 
 #define END_FLAGS {NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, 0}
 

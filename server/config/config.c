@@ -1,5 +1,5 @@
 /*
- * config.c - builds the agent configuration (see config.h and
+ * config.c - builds the agent configuration (see tb_config.h and
  * spec/agent-config.md): defaults, then -dev defaults, then each
  * -config-file/-config-dir source in command-line order, then the flags.
  * Every source is checked against the key table (schema.c) before it is
@@ -24,7 +24,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "config/config.h"
+#include "config/tb_config.h"
 #include "config/schema.h"
 #include "agent/log.h"
 

@@ -4,7 +4,7 @@ libtbconfig_a_CPPFLAGS = $(CORE_CPPFLAGS)
 # (the logger lives in server/agent/log.c but is built here: everything uses it)
 libtbconfig_a_SOURCES = \
 	server/config/config.c \
-	server/config/config.h \
+	server/config/tb_config.h \
 	server/config/schema.c \
 	server/config/schema.h \
 	server/config/util.c \

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#include "config/config.h"
+#include "config/tb_config.h"
 
 typedef enum tb__key_kind {
     TB__K_STR,     /* string */

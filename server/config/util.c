@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
+#include "config/tb_config.h"
 
 /* ------------------------------------------------------------ durations */
 

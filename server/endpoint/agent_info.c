@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
-#include "config/config.h"
+#include "config/tb_config.h"
 #include "endpoint/endpoint_int.h"
 
 #define CFG(ep) ((ep)->agent->config)

@@ -10,7 +10,7 @@
 #include <strings.h>
 
 #include "agent/agent.h"
-#include "config/config.h"
+#include "config/tb_config.h"
 #include "endpoint/endpoint_int.h"
 
 #define STATE(ep) ((ep)->agent->state)

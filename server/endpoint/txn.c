@@ -20,7 +20,7 @@
 #include <sys/time.h>
 
 #include "agent/agent.h"
-#include "config/config.h"
+#include "config/tb_config.h"
 #include "endpoint/endpoint_int.h"
 
 #define TXN_MAX_OPS 128

@@ -9,7 +9,7 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "config/config.h"
+#include "config/tb_config.h"
 #include "agent/log.h"
 #include "testutil.h"
 

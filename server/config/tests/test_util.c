@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
+#include "config/tb_config.h"
 
 #define NS 1ULL
 #define US (1000ULL * NS)

@@ -1,5 +1,5 @@
 /*
- * config.h - agent configuration: JSON files and directories merged as
+ * tb_config.h - agent configuration: JSON files and directories merged as
  * spec/agent-config.md says (later scalars win, lists append, objects merge
  * key by key; directories load *.json in lexical order, not recursed), then
  * command-line flags on top, then validation that names the file and key.
