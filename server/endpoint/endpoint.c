@@ -232,7 +232,6 @@ oom:
 static void complete(tb_call_t *c, tb__ep_out_t *o)
 {
     tb__endpoint_t *ep = c->ep;
-    const tb__config_t *cfg = ep->agent->config;
     tb_result_t r;
     memset(&r, 0, sizeof r);
     r.status = o->status;
@@ -245,7 +244,6 @@ static void complete(tb_call_t *c, tb__ep_out_t *o)
     r.kv = o->rows.v;
     r.kv_count = o->rows.n;
     r.applied = o->applied;
-    (void)cfg;
     c->state = CS_RUNNING;
     c->cb(c->arg, &r);
     call_free(c);

@@ -508,7 +508,6 @@ static json_t *stats_json(tb__endpoint_t *ep)
         json_object_set_new(consul, "known_servers", json_string("0"));
     }
     json_object_set_new(st, "consul", consul);
-    snprintf(buf, sizeof buf, "%d", (int)sizeof(void *) * 8);
     json_object_set_new(st, "runtime", json_pack("{s:s,s:s,s:s}", "arch",
                                                  sizeof(void *) == 8 ? "amd64" : "386", "os",
                                                  "linux", "version", "C11/libuv"));

@@ -15,35 +15,15 @@
 #include <string.h>
 
 #include "raft/raft.h"
+#include "raft/le.h"
 
 #define HDR (4 + 9 * 8 + 4)
 #define ENT_HDR (8 + 8 + 1 + 4)
 #define MAX_ENTRIES (1u << 20)
 
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
 
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 size_t tb__raft_msg_size(const tb__raft_msg_t *m)
 {

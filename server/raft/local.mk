@@ -3,7 +3,7 @@
 # (log.c, snapshot.c), the deterministic simulator and the unit tests.
 noinst_LIBRARIES += libtbraft.a
 libtbraft_a_CPPFLAGS = $(CORE_CPPFLAGS)
-libtbraft_a_SOURCES = server/raft/raft.h server/raft/raft.c server/raft/codec.c \
+libtbraft_a_SOURCES = server/raft/le.h server/raft/raft.h server/raft/raft.c server/raft/codec.c \
 	server/raft/log.h server/raft/log.c server/raft/snapshot.c
 
 TB_RAFT_TESTS = server/raft/tests/test_codec server/raft/tests/test_raft \
