@@ -32,7 +32,7 @@ check_PROGRAMS += plugins/http/tests/test_http_unit
 TESTS += plugins/http/tests/test_http_unit
 plugins_http_tests_test_http_unit_SOURCES = plugins/http/tests/test_unit.c $(HTTP_PURE_SOURCES)
 plugins_http_tests_test_http_unit_CPPFLAGS = $(AM_CPPFLAGS) $(CUNIT_CFLAGS) -I$(top_srcdir)/plugins/http
-plugins_http_tests_test_http_unit_LDADD = $(CUNIT_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS)
+plugins_http_tests_test_http_unit_LDADD = libtbconfig.a $(CUNIT_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS)
 
 # The whole plugin on real sockets against a fake agent (tests/fakeapi.c).
 check_PROGRAMS += plugins/http/tests/test_http_server
@@ -41,7 +41,7 @@ plugins_http_tests_test_http_server_SOURCES = plugins/http/tests/test_server.c \
 	plugins/http/tests/fakeapi.c plugins/http/tests/fakeapi.h \
 	$(HTTP_SERVER_SOURCES) $(HTTP_PURE_SOURCES)
 plugins_http_tests_test_http_server_CPPFLAGS = $(AM_CPPFLAGS) $(CUNIT_CFLAGS) -I$(top_srcdir)/plugins/http
-plugins_http_tests_test_http_server_LDADD = $(CUNIT_LIBS) $(UV_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lpthread
+plugins_http_tests_test_http_server_LDADD = libtbconfig.a $(CUNIT_LIBS) $(UV_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) -lpthread
 
 # txn body numbers (txnjson.c)
 check_PROGRAMS += plugins/http/tests/test_txnjson

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "config/tb_config.h"
 
 struct fake_call {
     fake_call_t *next, *prev;
@@ -146,44 +147,6 @@ static uint64_t f_now_ms(tb_plugin_t *self)
     return uv_now(&core_of(self)->loop);
 }
 
-static int f_parse_duration(const char *s, uint64_t *ns)
-{
-    uint64_t total = 0;
-    if (!*s)
-        return -1;
-    while (*s) {
-        char *end;
-        double v = strtod(s, &end);
-        if (end == s || v < 0)
-            return -1;
-        s = end;
-        double mul;
-        if (strncmp(s, "ms", 2) == 0) {
-            mul = 1e6;
-            s += 2;
-        } else if (strncmp(s, "us", 2) == 0) {
-            mul = 1e3;
-            s += 2;
-        } else if (strncmp(s, "ns", 2) == 0) {
-            mul = 1;
-            s += 2;
-        } else if (*s == 's') {
-            mul = 1e9;
-            s++;
-        } else if (*s == 'm') {
-            mul = 60e9;
-            s++;
-        } else if (*s == 'h') {
-            mul = 3600e9;
-            s++;
-        } else {
-            return -1;
-        }
-        total += (uint64_t)(v * mul + 0.5);
-    }
-    *ns = total;
-    return 0;
-}
 
 static char *f_b64enc(const void *d, size_t n)
 {
@@ -628,7 +591,7 @@ int fake_init(fake_core_t *c, json_t *agent_cfg, json_t *own_cfg, char **err)
     a->handler_index = f_handler_index;
     a->handler_done = f_handler_done;
     a->kv_max_value_size = f_kv_max;
-    a->parse_duration = f_parse_duration;
+    a->parse_duration = tb__parse_duration; /* the core's own */
     a->base64_encode = f_b64enc;
     a->base64_decode = f_b64dec;
     *err = NULL;

@@ -13,46 +13,8 @@
 #include "router.h"
 #include "settings.h"
 #include "util.h"
+#include "config/tb_config.h" /* tb__parse_duration: the core's, as api->parse_duration */
 
-/* A small Go-duration parser standing in for api->parse_duration. */
-static int fake_duration(const char *s, uint64_t *ns)
-{
-    uint64_t total = 0;
-    if (!*s)
-        return -1;
-    while (*s) {
-        char *end;
-        double v = strtod(s, &end);
-        if (end == s || v < 0)
-            return -1;
-        s = end;
-        double mul;
-        if (strncmp(s, "ms", 2) == 0) {
-            mul = 1e6;
-            s += 2;
-        } else if (strncmp(s, "us", 2) == 0) {
-            mul = 1e3;
-            s += 2;
-        } else if (strncmp(s, "ns", 2) == 0) {
-            mul = 1;
-            s += 2;
-        } else if (*s == 's') {
-            mul = 1e9;
-            s++;
-        } else if (*s == 'm') {
-            mul = 60e9;
-            s++;
-        } else if (*s == 'h') {
-            mul = 3600e9;
-            s++;
-        } else {
-            return -1;
-        }
-        total += (uint64_t)(v * mul + 0.5);
-    }
-    *ns = total;
-    return 0;
-}
 
 /* ------------------------------------------------------------ util */
 
@@ -167,7 +129,7 @@ static int opts_for(const char *raw, int discovery, uint64_t dstale, tb_query_op
     tbh_query_t q = {0};
     memset(o, 0, sizeof(*o));
     tbh_query_parse(&q, raw, strlen(raw));
-    int rc = tbh_parse_query_opts(&q, fake_duration, discovery, dstale, o, err);
+    int rc = tbh_parse_query_opts(&q, tb__parse_duration, discovery, dstale, o, err);
     tbh_query_free(&q);
     return rc;
 }
@@ -623,7 +585,7 @@ static void test_settings(void)
                               "default_policy", "deny", "http_config", "response_headers",
                               "X-Frame-Options", "DENY");
     json_t *own = json_object();
-    CU_ASSERT_EQUAL_FATAL(tbh_settings_load(&s, agent, own, fake_duration, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(tbh_settings_load(&s, agent, own, tb__parse_duration, &err), 0);
     CU_ASSERT_EQUAL(s.port, 18500);
     CU_ASSERT_EQUAL_FATAL(s.naddrs, 2); /* addresses.http overrides client_addr */
     CU_ASSERT_STRING_EQUAL(s.addrs[0], "127.0.0.2");
@@ -636,7 +598,7 @@ static void test_settings(void)
 
     tbh_settings_t t;
     json_t *empty = json_object();
-    CU_ASSERT_EQUAL_FATAL(tbh_settings_load(&t, empty, NULL, fake_duration, &err), 0);
+    CU_ASSERT_EQUAL_FATAL(tbh_settings_load(&t, empty, NULL, tb__parse_duration, &err), 0);
     CU_ASSERT_EQUAL(t.port, 8500); /* Consul's defaults for unset keys */
     CU_ASSERT_EQUAL(t.naddrs, 1);
     CU_ASSERT_STRING_EQUAL(t.addrs[0], "127.0.0.1");
@@ -648,28 +610,28 @@ static void test_settings(void)
     tbh_settings_free(&s);
 
     json_object_set_new(own, "foo", json_integer(1));
-    CU_ASSERT_EQUAL(tbh_settings_load(&s, empty, own, fake_duration, &err), -1);
+    CU_ASSERT_EQUAL(tbh_settings_load(&s, empty, own, tb__parse_duration, &err), -1);
     CU_ASSERT_STRING_EQUAL(err, "plugin_config.http.foo: unknown key");
     free(err);
 
     json_t *bad = json_pack("{s:s}", "client_addr", "127.0.0.1 {{ GetPrivateIP }}");
-    CU_ASSERT_EQUAL(tbh_settings_load(&s, bad, NULL, fake_duration, &err), -1);
+    CU_ASSERT_EQUAL(tbh_settings_load(&s, bad, NULL, tb__parse_duration, &err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "client_addr: invalid address \"{{\""));
     free(err);
     json_decref(bad);
     bad = json_pack("{s:{s:s}}", "ports", "http", "8500");
-    CU_ASSERT_EQUAL(tbh_settings_load(&s, bad, NULL, fake_duration, &err), -1);
+    CU_ASSERT_EQUAL(tbh_settings_load(&s, bad, NULL, tb__parse_duration, &err), -1);
     CU_ASSERT_STRING_EQUAL(err, "ports.http: must be an integer");
     free(err);
     json_decref(bad);
     bad = json_pack("{s:{s:i},s:s}", "ports", "http", -1, "client_addr", "::1 unix:///tmp/x.sock");
-    CU_ASSERT_EQUAL(tbh_settings_load(&s, bad, NULL, fake_duration, &err), 0);
+    CU_ASSERT_EQUAL(tbh_settings_load(&s, bad, NULL, tb__parse_duration, &err), 0);
     CU_ASSERT_EQUAL(s.port, -1);
     CU_ASSERT_EQUAL(s.naddrs, 2);
     tbh_settings_free(&s);
     json_decref(bad);
     bad = json_pack("{s:{s:{s:s}}}", "http_config", "response_headers", "X-Bad", "a\r\nb: c");
-    CU_ASSERT_EQUAL(tbh_settings_load(&s, bad, NULL, fake_duration, &err), -1);
+    CU_ASSERT_EQUAL(tbh_settings_load(&s, bad, NULL, tb__parse_duration, &err), -1);
     CU_ASSERT_STRING_EQUAL(err, "http_config.response_headers.X-Bad: must be a one-line string");
     free(err);
     json_decref(bad);
