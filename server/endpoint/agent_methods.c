@@ -105,45 +105,38 @@ void tb__m_agent_check_update(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t 
     finish(out, st, err, NULL);
 }
 
-void tb__m_agent_service(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c)
+/* A read of the local state keyed by one string argument. */
+static void local_read(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, const char *arg,
+                       tb_status_t (*get)(tb__checks_t *, const char *, json_t **, char **))
 {
-    (void)c;
     if (!ready(ep, out)) return;
-    const char *id = need(a, "ServiceID", out);
-    if (!id) return;
+    const char *key = need(a, arg, out);
+    if (!key) return;
     char *err = NULL;
     json_t *j = NULL;
     /* j is set by the call: sequence it before reading j. */
-    tb_status_t st = tb__local_service_get(LOCAL(ep), id, &j, &err);
+    tb_status_t st = get(LOCAL(ep), key, &j, &err);
     finish(out, st, err, j);
+}
+
+void tb__m_agent_service(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c)
+{
+    (void)c;
+    local_read(ep, a, out, "ServiceID", tb__local_service_get);
 }
 
 void tb__m_agent_health_by_name(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out,
                                 tb__buf_t *c)
 {
     (void)c;
-    if (!ready(ep, out)) return;
-    const char *name = need(a, "ServiceName", out);
-    if (!name) return;
-    char *err = NULL;
-    json_t *j = NULL;
-    /* j is set by the call: sequence it before reading j. */
-    tb_status_t st = tb__local_health_by_name(LOCAL(ep), name, &j, &err);
-    finish(out, st, err, j);
+    local_read(ep, a, out, "ServiceName", tb__local_health_by_name);
 }
 
 void tb__m_agent_health_by_id(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out,
                               tb__buf_t *c)
 {
     (void)c;
-    if (!ready(ep, out)) return;
-    const char *id = need(a, "ServiceID", out);
-    if (!id) return;
-    char *err = NULL;
-    json_t *j = NULL;
-    /* j is set by the call: sequence it before reading j. */
-    tb_status_t st = tb__local_health_by_id(LOCAL(ep), id, &j, &err);
-    finish(out, st, err, j);
+    local_read(ep, a, out, "ServiceID", tb__local_health_by_id);
 }
 
 static int enable_arg(const json_t *a, tb__ep_out_t *out)
