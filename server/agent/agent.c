@@ -24,11 +24,18 @@
 #include "agent/checks.h"
 #include "endpoint/endpoint.h"
 #include "plugin/plugin.h"
+#include "raft/node.h"
 #include "state/state.h"
 #include "state/watch.h"
 
 const char *tb__version(void) { return PACKAGE_VERSION; }
 const char *tb__revision(void) { return TB_GIT_REVISION; }
+
+int tb__agent_is_leader(const tb__agent_t *a)
+{
+    if (a->raft) return tb__raftnode_is_leader(a->raft);
+    return a->state != NULL;
+}
 
 static int64_t wall_ms(void)
 {

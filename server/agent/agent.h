@@ -16,6 +16,8 @@ typedef struct tb__endpoint tb__endpoint_t;
 typedef struct tb__state tb__state_t;
 typedef struct tb__watch_reg tb__watch_reg_t;
 typedef struct tb__checks tb__checks_t;
+typedef struct tb__raftnode tb__raftnode_t;
+typedef struct tb__gossip tb__gossip_t;
 
 typedef struct tb__agent {
     uv_loop_t loop;
@@ -29,6 +31,8 @@ typedef struct tb__agent {
     tb__state_t *state;
     tb__endpoint_t *endpoint;
     tb__checks_t *checks;     /* local checks scheduler */
+    tb__raftnode_t *raft;     /* servers outside -dev (server/raft/node.h) */
+    tb__gossip_t *gossip;     /* LAN/WAN pools (server/gossip/agent glue) */
     uv_signal_t sig_int, sig_term, sig_hup;
     int stopping;
     int exit_code;
@@ -39,6 +43,10 @@ typedef struct tb__agent {
  * and finally frees them with tb__config_args_free(args).
  * Returns the process exit status. */
 int tb__agent_run(tb__config_t *cfg, tb__config_args_t *args);
+
+/* 1 when this agent may apply state-store commands itself: a -dev server,
+ * or the current Raft leader. Client agents: 0. */
+int tb__agent_is_leader(const tb__agent_t *a);
 
 /* Version facts shared by `tribune version`, /v1/agent/self and the banner. */
 #define TB__CONSUL_COMPAT_VERSION "1.9.17"

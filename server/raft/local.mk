@@ -4,7 +4,8 @@
 noinst_LIBRARIES += libtbraft.a
 libtbraft_a_CPPFLAGS = $(CORE_CPPFLAGS)
 libtbraft_a_SOURCES = server/raft/le.h server/raft/raft.h server/raft/raft.c server/raft/codec.c \
-	server/raft/log.h server/raft/log.c server/raft/snapshot.c
+	server/raft/log.h server/raft/log.c server/raft/snapshot.c \
+	server/raft/node.h server/raft/node.c
 
 TB_RAFT_TESTS = server/raft/tests/test_codec server/raft/tests/test_raft \
 	server/raft/tests/test_log
