@@ -18,6 +18,12 @@ tb__raftnode_t *tb__raftnode_start(struct tb__agent *a, char **err)
 }
 void tb__raftnode_stop(tb__raftnode_t *n) { (void)n; }
 void tb__raftnode_free(tb__raftnode_t *n) { (void)n; }
+static void close_free(uv_handle_t *h) { free(h); }
+void tb__raftnode_accept(tb__raftnode_t *n, uv_tcp_t *conn, const uint8_t *head, size_t len)
+{
+    (void)n, (void)head, (void)len;
+    uv_close((uv_handle_t *)conn, close_free);
+}
 void tb__raftnode_server_seen(tb__raftnode_t *n, const char *node_id, const char *node_name,
                               const char *addr, int expect)
 {

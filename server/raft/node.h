@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include <uv.h>
 #include <tribune/plugin.h>
 
 struct tb__agent;
@@ -33,6 +34,17 @@ tb__raftnode_t *tb__raftnode_start(struct tb__agent *a, char **err);
  * proposals fail with TB_UNAVAILABLE; handles closed (run the loop after). */
 void tb__raftnode_stop(tb__raftnode_t *n);
 void tb__raftnode_free(tb__raftnode_t *n);
+
+/* The server-port listener (owned by the forwarding RPC module, which also
+ * runs on -dev servers) accepted a connection whose first byte selects
+ * Raft (TB__RPC_RAFT = 0x01; the forwarding RPC is TB__RPC_FORWARD = 0x02,
+ * as Consul selects its RPC kinds by a first byte). `head` holds the bytes
+ * read after that first byte. The node takes the handle over (malloc'd
+ * uv_tcp_t, reading stopped) and closes/frees it when done; on n == NULL
+ * the caller closes it. Outgoing Raft connections write 0x01 first. */
+#define TB__RPC_RAFT 0x01
+#define TB__RPC_FORWARD 0x02
+void tb__raftnode_accept(tb__raftnode_t *n, uv_tcp_t *conn, const uint8_t *head, size_t len);
 
 /* A server was seen by discovery (hello on the server port, or a serf
  * member with role=consul tags). node_id is the UUID, addr "ip:port" of its
