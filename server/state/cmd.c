@@ -3,6 +3,7 @@
  * then one msgpack object.
  *   KVS:                      [verb, key, value(bin), flags, index, session|nil, now_ms]
  *   REGISTER/DEREGISTER/SESSION: [body (JSON as msgpack), now_ms]
+ *   RESTORE:                  [blob(bin), now_ms]
  *   NOOP:                     no body, or any well-formed object (ignored)
  *
  * Commands come from the Raft log, which a bug, a disk error or a newer
@@ -180,6 +181,24 @@ int tb__cmd_encode_kv(const tb_kv_write_t *op, int64_t now_ms, tb__buf_t *out)
     if (!rc)
         rc = msgpack_pack_int64(&pk, now_ms);
     if (rc) {
+        tb__buf_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+int tb__cmd_encode_restore(const void *blob, size_t len, int64_t now_ms, tb__buf_t *out)
+{
+    if (!out)
+        return -1;
+    out->data = NULL;
+    out->len = out->cap = 0;
+    if ((len && !blob) || len > UINT32_MAX || buf_start(out, TB__CMD_RESTORE))
+        return -1;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, buf_write);
+    if (msgpack_pack_array(&pk, 2) || msgpack_pack_bin(&pk, len) ||
+        (len && msgpack_pack_bin_body(&pk, blob, len)) || msgpack_pack_int64(&pk, now_ms)) {
         tb__buf_free(out);
         return -1;
     }
@@ -396,7 +415,7 @@ int tb__cmd_decode(const void *data, size_t len, tb__cmd_t *cmd, char **err)
         return fail(err, "command too short");
     cmd->type = p[0];
     char msg[80];
-    if (cmd->type > TB__CMD_TXN) {
+    if (cmd->type > TB__CMD_RESTORE) {
         snprintf(msg, sizeof(msg), "unknown command type %u", (unsigned)p[0]);
         return fail(err, msg);
     }
@@ -452,6 +471,15 @@ int tb__cmd_decode(const void *data, size_t len, tb__cmd_t *cmd, char **err)
     }
     if (o->via.array.size != 2)
         return fail(err, "command: wrong field count");
+    if (cmd->type == TB__CMD_RESTORE) { /* the blob is checked when applied */
+        if (a[0].type != MSGPACK_OBJECT_BIN)
+            return fail(err, "RESTORE command: blob is not binary");
+        if (get_i64(&a[1], &cmd->now_ms))
+            return fail(err, "command: bad timestamp");
+        cmd->blob = a[0].via.bin.ptr;
+        cmd->blob_len = a[0].via.bin.size;
+        return 0;
+    }
     if (cmd->type == TB__CMD_TXN) { /* ops are decoded one by one by txn.c */
         if (a[0].type != MSGPACK_OBJECT_ARRAY)
             return fail(err, "TXN command: ops is not an array");

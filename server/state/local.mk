@@ -5,13 +5,14 @@ libtbstate_a_SOURCES = \
 	server/state/state.h server/state/watch.h server/state/state_int.h \
 	server/state/watch.c server/state/cmd.c server/state/state.c \
 	server/state/kv.c server/state/catalog.c server/state/session.c \
-	server/state/txn.c
+	server/state/txn.c server/state/snapshot.c
 
 # unit tests (CUnit)
 TB_STATE_TESTS = \
 	server/state/tests/test_watch server/state/tests/test_cmd \
 	server/state/tests/test_kv server/state/tests/test_catalog \
-	server/state/tests/test_session server/state/tests/test_txn
+	server/state/tests/test_session server/state/tests/test_txn \
+	server/state/tests/test_snapshot
 check_PROGRAMS += $(TB_STATE_TESTS)
 TESTS += $(TB_STATE_TESTS)
 TB_STATE_TEST_HELPERS = server/state/tests/helpers.c server/state/tests/helpers.h
@@ -35,6 +36,9 @@ server_state_tests_test_session_LDADD = $(TB_STATE_TEST_LDADD)
 server_state_tests_test_txn_SOURCES = server/state/tests/test_txn.c $(TB_STATE_TEST_HELPERS)
 server_state_tests_test_txn_CPPFLAGS = $(UNIT_CPPFLAGS)
 server_state_tests_test_txn_LDADD = $(TB_STATE_TEST_LDADD)
+server_state_tests_test_snapshot_SOURCES = server/state/tests/test_snapshot.c $(TB_STATE_TEST_HELPERS)
+server_state_tests_test_snapshot_CPPFLAGS = $(UNIT_CPPFLAGS)
+server_state_tests_test_snapshot_LDADD = $(TB_STATE_TEST_LDADD)
 
 # libFuzzer target for command decoding + apply; not part of `make all`.
 #   make fuzz-state && ./server/state/tests/fuzz_cmd -max_total_time=60 corpus/

@@ -64,7 +64,8 @@ static const char SCHEMA[] =
     "CREATE INDEX session_checks_by_check ON session_checks(node, check_id);"
     /* the index of the last applied command (refusals and no-ops included) */
     "CREATE TABLE applied(one INTEGER PRIMARY KEY CHECK(one = 1), idx INTEGER NOT NULL);"
-    "INSERT INTO applied VALUES(1, 0);";
+    "INSERT INTO applied VALUES(1, 0);"
+    "PRAGMA user_version = 1;"; /* TB__STATE_SCHEMA_VERSION */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -302,14 +303,21 @@ int tb__state_open(tb__state_t **out, tb__watch_reg_t *watches, char **err)
     return 0;
 }
 
-void tb__state_close(tb__state_t *st)
+void tb__st_cache_clear(tb__state_t *st)
 {
-    if (!st)
-        return;
     for (size_t i = 0; i < st->capstmts; i++)
         if (st->stmts[i].stmt)
             sqlite3_finalize(st->stmts[i].stmt);
     free(st->stmts);
+    st->stmts = NULL;
+    st->nstmts = st->capstmts = 0;
+}
+
+void tb__state_close(tb__state_t *st)
+{
+    if (!st)
+        return;
+    tb__st_cache_clear(st);
     notes_drop(st);
     free(st->notes);
     sqlite3_close(st->db);
@@ -391,6 +399,8 @@ static int dispatch(tb__state_t *st, const tb__cmd_t *cmd, tb__apply_result_t *r
         return tb__session_apply(st, cmd->body, res);
     case TB__CMD_TXN:
         return tb__txn_apply(st, &cmd->up.data.via.array.ptr[0], res);
+    case TB__CMD_RESTORE:
+        break; /* handled before the transaction */
     }
     return tb__refuse(res, TB_INTERNAL, "unknown command type %u", (unsigned)cmd->type);
 }
@@ -419,6 +429,18 @@ int tb__fsm_apply(tb__state_t *st, uint64_t index, const void *data, size_t len,
     notes_drop(st);
     res->status = TB_OK;
     res->applied = 1;
+    if (cmd.type == TB__CMD_RESTORE) { /* swaps the connection: no transaction */
+        int rc = tb__state_restore_apply(st, index, cmd.blob, cmd.blob_len, res);
+        tb__cmd_clear(&cmd);
+        if (rc < 0)
+            return -1;
+        if (rc > 0 && set_applied(st, index)) {
+            tb__st_fail(st, res);
+            return -1;
+        }
+        st->last_index = index;
+        return 0;
+    }
     if (exec_sql(st, "BEGIN")) {
         tb__st_fail(st, res);
         tb__cmd_clear(&cmd);

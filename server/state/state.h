@@ -37,7 +37,8 @@ enum tb__cmd_type {
     TB__CMD_DEREGISTER = 2, /* catalog deregister: {Node, ServiceID?, CheckID?} */
     TB__CMD_KVS = 3,        /* tb_kv_write_t */
     TB__CMD_SESSION = 4,    /* {Op:"create"|"destroy", Session:{...}} */
-    TB__CMD_TXN = 5         /* tb__txn_op_t list, all-or-nothing (txn.c) */
+    TB__CMD_TXN = 5,        /* tb__txn_op_t list, all-or-nothing (txn.c) */
+    TB__CMD_RESTORE = 6     /* a tb__state_serialize blob replacing the whole store */
 };
 #define TB__CMD_VERSION 1
 
@@ -84,6 +85,13 @@ typedef struct tb__txn_op {
     const json_t *body;
 } tb__txn_op_t;
 int tb__cmd_encode_txn(const tb__txn_op_t *ops, size_t n, int64_t now_ms, tb__buf_t *out);
+/* RESTORE (PUT /v1/snapshot): applying it at index N replaces the store with
+ * the blob's rows (their own Create/ModifyIndex) and sets the applied index
+ * and every table index to N, then marks every watch. A blob that
+ * tb__state_restore would refuse is a deterministic TB_BAD_REQUEST refusal
+ * with the same message; the store is unchanged. */
+int tb__cmd_encode_restore(const void *blob, size_t len, int64_t now_ms, tb__buf_t *out);
+
 /* A uint64 as JSON: an integer, or TB__TXN_BIG_MARK + digits above INT64_MAX. */
 json_t *tb__txn_u64_json(uint64_t v);
 
@@ -95,6 +103,20 @@ void tb__state_close(tb__state_t *st);
 
 /* Highest index applied so far (0 when empty). */
 uint64_t tb__state_last_index(tb__state_t *st);
+
+/* ---------------------------------------------------------------- snapshots */
+
+/* The whole store as one blob (sqlite3_serialize; its applied index is
+ * inside). 0 with *data (malloc'd, free()) and *len, or -1 (out of memory). */
+int tb__state_serialize(tb__state_t *st, uint8_t **data, size_t *len);
+/* Replace the whole store with a blob from tb__state_serialize (the Raft
+ * node's snapshot install and recovery); tb__state_last_index becomes the
+ * blob's applied index. The blob is checked first (SQLite header and size,
+ * integrity check, schema version and exact schema): a damaged or foreign
+ * one is refused with -1 and *err (malloc'd, one line) and nothing changes.
+ * On success every armed watch is marked; tb__watch_flush fires them, as
+ * after tb__fsm_apply. */
+int tb__state_restore(tb__state_t *st, const void *data, size_t len, char **err);
 
 /* ---------------------------------------------------------------- FSM */
 

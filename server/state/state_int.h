@@ -12,6 +12,9 @@
 
 #include "state/state.h"
 
+/* PRAGMA user_version of the schema; a snapshot of another version is refused. */
+#define TB__STATE_SCHEMA_VERSION 1
+
 /* Tables whose index is kept in the index table (bit numbers). */
 enum tb__tbl {
     TB__TBL_NODES = 0,
@@ -56,6 +59,8 @@ typedef struct tb__cmd {
     tb_kv_write_t kv;   /* KVS: key/session malloc'd, value points into `up` */
     char *kv_key, *kv_session;
     json_t *body;       /* JSON-bodied commands */
+    const void *blob;   /* RESTORE: points into the command bytes */
+    size_t blob_len;
     msgpack_unpacked up;
     int have_up;
 } tb__cmd_t;
@@ -71,6 +76,13 @@ int tb__mp_pack_json(msgpack_packer *pk, const json_t *v);
 json_t *tb__mp_to_json(const msgpack_object *o); /* NULL when not JSON-able */
 
 /* ---------------------------------------------------------------- store helpers */
+
+/* Finalize and forget every cached statement (before closing the connection). */
+void tb__st_cache_clear(tb__state_t *st);
+/* The RESTORE command (snapshot.c): 0 swapped in, 1 refused (res says why,
+ * store unchanged), -1 internal error. Runs outside any transaction. */
+int tb__state_restore_apply(tb__state_t *st, uint64_t index, const void *data, size_t len,
+                            tb__apply_result_t *res);
 
 /* The cached statement for this SQL literal, reset and unbound; NULL on
  * error (prepare failure). */

@@ -359,6 +359,18 @@ void tb__watch_notify(tb__watch_reg_t *reg, tb__watch_kind_t kind, const char *n
     mark_key(reg, key_find(reg, TB__WATCH_TABLE, kv, 2, hash_name(TB__WATCH_TABLE, kv, 2)));
 }
 
+void tb__watch_notify_all(tb__watch_reg_t *reg)
+{
+    if (!reg)
+        return;
+    for (tb__watch_t *w = reg->armed_head; w; w = w->anext) {
+        if (w->state == W_IDLE) {
+            w->state = W_MARKED;
+            list_push(&reg->marked, w);
+        }
+    }
+}
+
 size_t tb__watch_flush(tb__watch_reg_t *reg)
 {
     if (!reg)

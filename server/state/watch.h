@@ -41,6 +41,8 @@ void tb__watch_free(tb__watch_t *w);
  * fired. A KV_KEY notification of "a/b/c" also fires KV_PREFIX waiters on
  * "", "a", "a/", "a/b", ... and TABLE "kv" waiters. */
 void tb__watch_notify(tb__watch_reg_t *reg, tb__watch_kind_t kind, const char *name);
+/* Mark every armed waiter (the whole store was replaced by a restore). */
+void tb__watch_notify_all(tb__watch_reg_t *reg);
 /* Fire the callbacks of every waiter marked since the last flush, each once,
  * after unsubscribing it from all its keys. Returns how many fired. */
 size_t tb__watch_flush(tb__watch_reg_t *reg);
