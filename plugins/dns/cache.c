@@ -4,9 +4,10 @@
  * name creates the entry and waits for its first endpoint result; from
  * then on a blocking query (min_index = the entry's index) runs in the
  * background and recompiles the entry only when the data for that name
- * changed. Queries for a loaded entry never call the endpoint. Entries
- * nobody asked for in TBD_IDLE_MS are dropped when their blocking query
- * returns.
+ * changed. Entries are compiled from the SDK's typed catalog view
+ * (api->catalog_read): no JSON anywhere in the plugin's data path. Queries
+ * for a loaded entry never call the endpoint. Entries nobody asked for in
+ * TBD_IDLE_MS are dropped when their blocking query returns.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -75,12 +76,6 @@ void tbd_entry_clear_data(tbd_entry_t *e)
     e->exists = 0;
 }
 
-static const char *jstr(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
 static int cmp_ip(const void *a, const void *b)
 {
     const tbd_ip_t *x = a, *y = b;
@@ -121,38 +116,10 @@ static int add_labels(uint8_t *w, size_t *len, const char *t)
     return 0;
 }
 
-static int has_tag(const json_t *svc, const char *tag)
-{
-    size_t i;
-    json_t *t;
-    json_array_foreach(json_object_get(svc, "Tags"), i, t) {
-        const char *s = json_string_value(t);
-        if (s && strcasecmp(s, tag) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* Aggregated health: 2 critical, 1 warning, 0 passing. */
-static int health_of(const json_t *checks)
-{
-    size_t i;
-    json_t *c;
-    int worst = 0;
-    json_array_foreach(checks, i, c) {
-        const char *st = jstr(c, "Status");
-        if (strcmp(st, "critical") == 0)
-            return 2;
-        if (strcmp(st, "passing") != 0)
-            worst = 1; /* warning (and unknown states) */
-    }
-    return worst;
-}
-
-void tbd_compile_service(tbd_entry_t *e, const tbd_settings_t *cfg, const json_t *res)
+void tbd_compile_service(tbd_entry_t *e, const tbd_settings_t *cfg, const tb_catalog_view_t *v)
 {
     tbd_entry_clear_data(e);
-    size_t n = json_array_size(res);
+    size_t n = v ? v->nservices : 0;
     if (!n)
         return;
     e->ips = calloc(n, sizeof *e->ips);
@@ -160,17 +127,16 @@ void tbd_compile_service(tbd_entry_t *e, const tbd_settings_t *cfg, const json_t
     e->srv = calloc(n, sizeof *e->srv);
     if (!e->ips || !e->hosts || !e->srv)
         goto oom;
-    size_t i;
-    json_t *it;
-    json_array_foreach(res, i, it) {
-        const json_t *node = json_object_get(it, "Node"), *svc = json_object_get(it, "Service");
-        int h = health_of(json_object_get(it, "Checks"));
-        if (h == 2 || (h == 1 && cfg->only_passing))
-            continue;
-        if (e->tag[0] && !has_tag(svc, e->tag))
+    for (size_t i = 0; i < n; i++) {
+        const tb_catalog_service_t *svc = &v->services[i];
+        const tb_catalog_node_t *node = svc->node;
+        /* the core filtered tag and passing_only; critical never shows */
+        if (svc->status == TB_CHECK_CRITICAL ||
+            (svc->status == TB_CHECK_WARNING && cfg->only_passing))
             continue;
         e->exists = 1;
-        const char *saddr = jstr(svc, "Address"), *naddr = jstr(node, "Address");
+        const char *saddr = svc->address ? svc->address : "";
+        const char *naddr = node && node->address ? node->address : "";
         const char *addr = *saddr ? saddr : naddr;
         tbd_ip_t ip;
         int is_ip = tbd_parse_ip(addr, &ip) == 0;
@@ -181,13 +147,9 @@ void tbd_compile_service(tbd_entry_t *e, const tbd_settings_t *cfg, const json_t
         tbd_srv_t *r = calloc(1, sizeof *r);
         if (!r)
             goto oom;
-        const json_t *w = json_object_get(svc, "Weights");
-        json_int_t wt = json_integer_value(json_object_get(w, h ? "Warning" : "Passing"));
-        r->weight = (uint16_t)(json_is_integer(json_object_get(w, h ? "Warning" : "Passing"))
-                                   ? (wt < 0 ? 0 : wt > 65535 ? 65535 : wt)
-                                   : 1);
-        json_int_t port = json_integer_value(json_object_get(svc, "Port"));
-        r->port = (uint16_t)(port < 0 || port > 65535 ? 0 : port);
+        int wt = svc->status == TB_CHECK_WARNING ? svc->weight_warning : svc->weight_passing;
+        r->weight = (uint16_t)(wt < 0 ? 0 : wt > 65535 ? 65535 : wt);
+        r->port = (uint16_t)(svc->port < 0 || svc->port > 65535 ? 0 : svc->port);
         size_t tl = 0;
         int bad = 0;
         if (!is_ip) {
@@ -212,11 +174,12 @@ void tbd_compile_service(tbd_entry_t *e, const tbd_settings_t *cfg, const json_t
             r->ip = ip;
         } else {
             r->kind = TBD_T_NODE;
-            bad = add_labels(r->target, &tl, jstr(node, "Node")) ||
+            bad = !node || add_labels(r->target, &tl, node->name ? node->name : "") ||
                   add_labels(r->target, &tl, "node") ||
                   add_labels(r->target, &tl, cfg->dc_orig);
             r->ip = ip;
-            tbd_meta_txt(json_object_get(node, "Meta"), &r->meta, &r->meta_len);
+            if (node)
+                tbd_meta_txt(node->meta, node->nmeta, &r->meta, &r->meta_len);
         }
         if (bad) {
             free(r->meta);
@@ -255,36 +218,34 @@ oom:
     tbd_entry_clear_data(e);
 }
 
-void tbd_compile_node(tbd_entry_t *e, const json_t *res)
+void tbd_compile_node(tbd_entry_t *e, const tb_catalog_view_t *v)
 {
     tbd_entry_clear_data(e);
-    const json_t *node = json_object_get(res, "Node");
-    if (!json_is_object(node))
+    if (!v || !v->nnodes)
         return;
+    const tb_catalog_node_t *node = &v->nodes[0];
     e->exists = 1;
-    e->node_name = strdup(jstr(node, "Node"));
-    const char *addr = jstr(node, "Address");
+    e->node_name = strdup(node->name ? node->name : "");
+    const char *addr = node->address ? node->address : "";
     if (tbd_parse_ip(addr, &e->node_ip) == 0)
         e->node_has_ip = 1;
     else if (*addr)
         e->node_host = strdup(addr);
-    tbd_meta_txt(json_object_get(node, "Meta"), &e->meta, &e->meta_len);
+    tbd_meta_txt(node->meta, node->nmeta, &e->meta, &e->meta_len);
 }
 
-void tbd_compile_nodes(tbd_entry_t *e, const json_t *res)
+void tbd_compile_nodes(tbd_entry_t *e, const tb_catalog_view_t *v)
 {
     tbd_entry_clear_data(e);
-    size_t n = json_array_size(res);
+    size_t n = v ? v->nnodes : 0;
     e->exists = 1;
     if (!n || !(e->ptrs = calloc(n, sizeof *e->ptrs)))
         return;
-    size_t i;
-    json_t *node;
-    json_array_foreach(res, i, node) {
+    for (size_t i = 0; i < n; i++) {
         tbd_ptr_t *p = &e->ptrs[e->nptrs];
-        if (tbd_parse_ip(jstr(node, "Address"), &p->ip) != 0)
+        if (tbd_parse_ip(v->nodes[i].address, &p->ip) != 0)
             continue;
-        if (!(p->node = strdup(jstr(node, "Node"))))
+        if (!(p->node = strdup(v->nodes[i].name ? v->nodes[i].name : "")))
             continue;
         e->nptrs++;
     }
@@ -369,11 +330,11 @@ static void on_result(void *arg, const tb_result_t *res)
         e->errors = 0;
         if (!e->loaded || res->index != e->index) {
             if (e->kind == TBD_E_SERVICE)
-                tbd_compile_service(e, &s->cfg, res->json);
+                tbd_compile_service(e, &s->cfg, res->catalog);
             else if (e->kind == TBD_E_NODE)
-                tbd_compile_node(e, res->status == TB_OK ? res->json : NULL);
+                tbd_compile_node(e, res->status == TB_OK ? res->catalog : NULL);
             else
-                tbd_compile_nodes(e, res->json);
+                tbd_compile_nodes(e, res->catalog);
         }
         e->index = res->index;
         e->loaded = 1;
@@ -407,17 +368,15 @@ static void on_result(void *arg, const tb_result_t *res)
 static void fetch(tbd_entry_t *e)
 {
     tbd_server_t *s = e->s;
-    const char *method;
-    json_t *args;
+    tb_catalog_read_t req = {sizeof req, TB_CATALOG_NODES, NULL, NULL, 0};
     if (e->kind == TBD_E_SERVICE) {
-        method = "Health.ServiceNodes";
-        args = json_pack("{s:s}", "ServiceName", e->name);
+        req.kind = TB_CATALOG_SERVICE_NODES;
+        req.name = e->name;
+        req.tag = e->tag;
+        req.passing_only = s->cfg.only_passing;
     } else if (e->kind == TBD_E_NODE) {
-        method = "Catalog.NodeServices";
-        args = json_pack("{s:s}", "Node", e->name);
-    } else {
-        method = "Catalog.ListNodes";
-        args = json_object();
+        req.kind = TB_CATALOG_NODE;
+        req.name = e->name;
     }
     tb_query_opts_t o = {sizeof o, 0, 0, TB_CONSISTENCY_DEFAULT, 0, NULL, NULL};
     if (e->loaded)
@@ -426,8 +385,7 @@ static void fetch(tbd_entry_t *e)
         o.consistency = TB_CONSISTENCY_STALE;
         o.max_stale_ms = s->cfg.max_stale_ms;
     }
-    e->call = args ? s->api->call(s->self, method, args, &o, on_result, e) : NULL;
-    json_decref(args);
+    e->call = s->api->catalog_read(s->self, &req, &o, on_result, e);
     if (!e->call) {
         e->errors++;
         if (!e->loaded) {

@@ -114,8 +114,9 @@ static void dns_stop(tb_plugin_t *self, void *arg)
 
 int tb_plugin_init(tb_plugin_t *self, const tb_api_t *api, char **errmsg)
 {
-    if (!TB_API_HAS(api, base64_decode)) {
-        *errmsg = strdup("dns: the agent's plugin API is older than SDK 1.0");
+    if (!TB_API_HAS(api, catalog_read)) {
+        *errmsg = strdup("dns: the agent's plugin API has no catalog_read (typed catalog "
+                         "views, SDK 1.0): use an agent built from the same release");
         return -1;
     }
     tbd_server_t *s = calloc(1, sizeof *s);

@@ -1,8 +1,8 @@
 /*
  * dns.h - internals shared by the dns plugin's files: the server, its
  * listeners and TCP connections, and the answer cache. A cache entry holds
- * one node's or one (service, tag)'s data compiled from the endpoint's
- * JSON into flat arrays; a background blocking query per entry keeps it
+ * one node's or one (service, tag)'s data compiled from the SDK's typed
+ * catalog view into flat arrays; a background blocking query per entry keeps it
  * current, so answering a cached name touches no JSON and makes no call.
  */
 #ifndef TBD_DNS_H
@@ -179,10 +179,10 @@ tbd_entry_t *tbd_cache_get(tbd_server_t *s, tbd_ekind_t kind, const char *name,
                            const char *tag, int *created);
 void tbd_cache_wait(tbd_entry_t *e, const uint8_t *pkt, size_t len, tbd_client_t *c);
 void tbd_cache_clear(tbd_server_t *s);
-/* Compile JSON results into an entry (exposed for unit tests). */
-void tbd_compile_service(tbd_entry_t *e, const tbd_settings_t *cfg, const json_t *res);
-void tbd_compile_node(tbd_entry_t *e, const json_t *res);
-void tbd_compile_nodes(tbd_entry_t *e, const json_t *res);
+/* Compile typed catalog views into an entry (exposed for unit tests). */
+void tbd_compile_service(tbd_entry_t *e, const tbd_settings_t *cfg, const tb_catalog_view_t *v);
+void tbd_compile_node(tbd_entry_t *e, const tb_catalog_view_t *v);
+void tbd_compile_nodes(tbd_entry_t *e, const tb_catalog_view_t *v);
 void tbd_entry_clear_data(tbd_entry_t *e);
 int tbd_parse_ip(const char *s, tbd_ip_t *ip);
 

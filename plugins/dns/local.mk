@@ -23,7 +23,7 @@ plugins_dns_dns_la_LIBADD = $(UV_LIBS) $(JANSSON_LIBS)
 check_PROGRAMS += plugins/dns/tests/test_dns_unit
 TESTS += plugins/dns/tests/test_dns_unit
 plugins_dns_tests_test_dns_unit_SOURCES = plugins/dns/tests/test_unit.c \
-	plugins/dns/answer.c plugins/dns/cache.c plugins/dns/dns.h $(DNS_PURE_SOURCES)
+	plugins/dns/tests/fake_catalog.h plugins/dns/answer.c plugins/dns/cache.c plugins/dns/dns.h $(DNS_PURE_SOURCES)
 plugins_dns_tests_test_dns_unit_CPPFLAGS = $(AM_CPPFLAGS) $(CUNIT_CFLAGS) -I$(top_srcdir)/plugins/dns
 plugins_dns_tests_test_dns_unit_LDADD = $(CUNIT_LIBS) $(UV_LIBS) $(JANSSON_LIBS)
 
@@ -43,7 +43,8 @@ DNS_FUZZ_SRCS = $(srcdir)/plugins/dns/tests/fuzz_dns.c \
 DNS_FUZZ_CC = clang
 .PHONY: fuzz-dns
 fuzz-dns: plugins/dns/tests/fuzz_dns
-plugins/dns/tests/fuzz_dns: $(DNS_FUZZ_SRCS) $(srcdir)/plugins/dns/dns.h
+plugins/dns/tests/fuzz_dns: $(DNS_FUZZ_SRCS) $(srcdir)/plugins/dns/dns.h \
+	$(srcdir)/plugins/dns/tests/fake_catalog.h
 	@$(MKDIR_P) plugins/dns/tests
 	$(AM_V_CCLD)$(DNS_FUZZ_CC) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
 	  $(AM_CPPFLAGS) -I$(srcdir)/plugins/dns $(DNS_FUZZ_SRCS) -o $@ \

@@ -531,15 +531,12 @@ static void txt_append(uint8_t **blob, size_t *len, const char *s, size_t n)
     *len = (size_t)(p - nb);
 }
 
-size_t tbd_meta_txt(const json_t *meta, uint8_t **blob, size_t *bloblen)
+size_t tbd_meta_txt(const tb_pair_t *meta, size_t nmeta, uint8_t **blob, size_t *bloblen)
 {
-    const char *k;
-    json_t *v;
     size_t count = 0;
-    if (!json_is_object(meta))
-        return 0;
-    json_object_foreach((json_t *)meta, k, v) {
-        const char *val = json_is_string(v) ? json_string_value(v) : "";
+    for (size_t m = 0; m < nmeta; m++) {
+        const char *k = meta[m].key ? meta[m].key : "";
+        const char *val = meta[m].value ? meta[m].value : "";
         size_t kl = strlen(k), vl = strlen(val);
         char *buf = malloc(2 * (kl + vl) + 4);
         if (!buf)

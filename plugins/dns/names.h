@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <jansson.h>
+#include <tribune/plugin.h> /* tb_pair_t only */
 
 #include "wire.h"
 
@@ -87,6 +88,6 @@ void tbd_classify(const tbd_settings_t *s, const dnsw_query_t *q, tbd_qinfo_t *o
 
 /* Node meta as TXT rdata (RFC 1464), appended to *blob as
  * [u16 rdlength][rdata] records; returns the number of records. */
-size_t tbd_meta_txt(const json_t *meta, uint8_t **blob, size_t *bloblen);
+size_t tbd_meta_txt(const tb_pair_t *meta, size_t nmeta, uint8_t **blob, size_t *bloblen);
 
 #endif

@@ -30,6 +30,10 @@ tb_call_t *tb__endpoint_kv_read(tb__endpoint_t *ep, const tb_kv_read_t *req,
                                 const tb_query_opts_t *opts, tb_result_cb cb, void *arg);
 tb_call_t *tb__endpoint_kv_write(tb__endpoint_t *ep, const tb_kv_write_t *req,
                                  const tb_query_opts_t *opts, tb_result_cb cb, void *arg);
+/* Typed catalog read (catalog_view.c): NULL when out of memory or req is
+ * invalid (unknown kind, size too small). */
+tb_call_t *tb__endpoint_catalog_read(tb__endpoint_t *ep, const tb_catalog_read_t *req,
+                                     const tb_query_opts_t *opts, tb_result_cb cb, void *arg);
 /* The callback of a cancelled call never runs. Safe on any pending call. */
 void tb__endpoint_cancel(tb_call_t *call);
 

@@ -61,6 +61,11 @@ struct tb_call {
     size_t heap_pos;
     tb__watch_t *watch;
     tb_call_t *qnext, *qprev;
+    /* catalog_view.c: a typed catalog read is a generic read whose
+     * completion converts the result and calls these */
+    tb_result_cb view_cb;
+    void *view_arg;
+    int view_kind;
 };
 
 typedef struct tb__ttl {

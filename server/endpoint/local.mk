@@ -10,6 +10,7 @@ libtbendpoint_a_SOURCES += server/endpoint/coord.c
 libtbendpoint_a_SOURCES += server/endpoint/coalesce.c
 libtbendpoint_a_SOURCES += server/endpoint/agent_info.c
 libtbendpoint_a_SOURCES += server/endpoint/agent_methods.c
+libtbendpoint_a_SOURCES += server/endpoint/catalog_view.c
 
 check_PROGRAMS += server/endpoint/tests/test_endpoint
 TESTS += server/endpoint/tests/test_endpoint
@@ -24,3 +25,10 @@ server_endpoint_tests_test_filter_SOURCES = server/endpoint/tests/test_filter.c
 server_endpoint_tests_test_filter_CPPFLAGS = $(UNIT_CPPFLAGS)
 server_endpoint_tests_test_filter_LDADD = $(CORE_LIBS) $(CUNIT_LIBS)
 server_endpoint_tests_test_filter_DEPENDENCIES = libtbcore.a
+
+check_PROGRAMS += server/endpoint/tests/test_catalog_view
+TESTS += server/endpoint/tests/test_catalog_view
+server_endpoint_tests_test_catalog_view_SOURCES = server/endpoint/tests/test_catalog_view.c
+server_endpoint_tests_test_catalog_view_CPPFLAGS = $(UNIT_CPPFLAGS)
+server_endpoint_tests_test_catalog_view_LDADD = $(CORE_LIBS) $(CUNIT_LIBS)
+server_endpoint_tests_test_catalog_view_DEPENDENCIES = libtbcore.a

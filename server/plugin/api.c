@@ -200,6 +200,18 @@ static tb_call_t *api_kv_write(tb_plugin_t *self, const tb_kv_write_t *req,
     return tb__endpoint_kv_write(self->agent->endpoint, req, opts, cb, arg);
 }
 
+static tb_call_t *api_catalog_read(tb_plugin_t *self, const tb_catalog_read_t *req,
+                                   const tb_query_opts_t *opts, tb_result_cb cb, void *arg)
+{
+    if (!req || !cb) return NULL;
+    tb_call_t *c = tb__endpoint_catalog_read(self->agent->endpoint, req, opts, cb, arg);
+    if (!c && req->size >= sizeof(uint32_t) + sizeof(tb_catalog_read_kind_t) &&
+        (unsigned)req->kind > TB_CATALOG_NODES)
+        tb__log(&self->agent->log, TB_LOG_ERROR, "agent",
+                "plugin %s: catalog_read: unknown kind %d", self->name, (int)req->kind);
+    return c;
+}
+
 static void api_call_cancel(tb_call_t *call)
 {
     if (call) tb__endpoint_cancel(call);
@@ -264,6 +276,7 @@ static const tb_api_t api_table = {
     .base64_decode = tb__base64_decode,
     .log_watch = api_log_watch,
     .log_unwatch = api_log_unwatch,
+    .catalog_read = api_catalog_read,
 };
 
 const tb_api_t *tb__api_table(void) { return &api_table; }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dns.h"
+#include "fake_catalog.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -51,26 +52,6 @@ void tbd_server_maybe_free(tbd_server_t *s)
     (void)s;
 }
 
-struct tb_call {
-    int dummy;
-};
-static struct tb_call the_call;
-static tb_result_cb pending_cb;
-static void *pending_arg;
-
-static tb_call_t *f_call(tb_plugin_t *self, const char *method, json_t *args,
-                         const tb_query_opts_t *opts, tb_result_cb cb, void *arg)
-{
-    (void)self, (void)method, (void)args, (void)opts;
-    pending_cb = cb;
-    pending_arg = arg;
-    return &the_call;
-}
-static void f_cancel(tb_call_t *c)
-{
-    (void)c;
-    pending_cb = NULL;
-}
 static uint64_t f_now(tb_plugin_t *self)
 {
     (void)self;
@@ -99,20 +80,6 @@ static int f_dur(const char *s, uint64_t *ns)
 static tb_api_t api;
 static tbd_server_t *servers[4];
 
-static void complete(const char *json)
-{
-    tb_result_t r;
-    memset(&r, 0, sizeof r);
-    r.status = TB_OK;
-    r.index = 7;
-    r.json = json_loads(json, JSON_DECODE_ANY, NULL);
-    tb_result_cb cb = pending_cb;
-    pending_cb = NULL;
-    if (cb)
-        cb(pending_arg, &r);
-    json_decref(r.json);
-}
-
 static const char *const configs[4] = {
     "{}",
     "{\"alt_domain\":\"alt.example.\",\"dns_config\":{\"enable_truncate\":true,"
@@ -125,24 +92,26 @@ static const char *const configs[4] = {
 static void setup(void)
 {
     api.size = sizeof api;
-    api.call = f_call;
-    api.call_cancel = f_cancel;
+    api.catalog_read = fk_catalog_read;
+    api.call_cancel = fk_cancel;
     api.now_ms = f_now;
     api.log = f_log;
     api.timer_start = f_timer_start;
     api.timer_stop = f_timer_stop;
-    char svc[40 * 420 + 16];
-    size_t o = (size_t)snprintf(svc, sizeof svc, "[");
-    for (int i = 1; i <= 40; i++)
-        o += (size_t)snprintf(
-            svc + o, sizeof svc - o,
-            "%s{\"Node\":{\"Node\":\"n%d.rack\",\"Address\":\"%s\",\"Meta\":{\"k%d\":\"v`=\"}},"
-            "\"Service\":{\"Port\":%d,\"Address\":\"%s\",\"Tags\":[\"t%d\"]},"
-            "\"Checks\":[{\"Status\":\"%s\"}]}",
-            i > 1 ? "," : "", i, i % 7 == 0 ? "host.example.com" : "10.1.1.1", i, i,
-            i % 3 == 0 ? "2001:db8::1" : i % 5 == 0 ? "192.0.2.9" : "", i % 4,
-            i % 6 == 0 ? "warning" : "passing");
-    snprintf(svc + o, sizeof svc - o, "]");
+    /* 40 instances: hostnames, IPv6 and own service addresses, tags,
+     * warnings, node meta that needs escaping */
+    fk_view_t *svc = fk_new(), *node = fk_new();
+    for (int i = 1; i <= 40; i++) {
+        char name[32], k[16];
+        snprintf(name, sizeof name, "n%d.rack", i);
+        snprintf(k, sizeof k, "k%d", i);
+        size_t nd = fk_node(svc, name, i % 7 == 0 ? "host.example.com" : "10.1.1.1", k, "v`=");
+        char tag[16];
+        snprintf(tag, sizeof tag, "t%d", i % 4);
+        fk_service(svc, nd, i % 3 == 0 ? "2001:db8::1" : i % 5 == 0 ? "192.0.2.9" : "", i, tag,
+                   i % 6 == 0 ? TB_CHECK_WARNING : TB_CHECK_PASSING);
+    }
+    fk_node(node, "n1", "10.0.0.1", "a", "b");
     for (int k = 0; k < 4; k++) {
         tbd_server_t *s = calloc(1, sizeof *s);
         s->api = &api;
@@ -154,13 +123,15 @@ static void setup(void)
         json_decref(a);
         int created;
         tbd_cache_get(s, TBD_E_SERVICE, "web", "", &created);
-        complete(svc);
+        fk_complete(svc, TB_OK, 7);
         tbd_cache_get(s, TBD_E_NODE, "n1", "", &created);
-        complete("{\"Node\":{\"Node\":\"n1\",\"Address\":\"10.0.0.1\",\"Meta\":{\"a\":\"b\"}}}");
+        fk_complete(node, TB_OK, 7);
         tbd_cache_get(s, TBD_E_NODES, "", "", &created);
-        complete("[{\"Node\":\"n1\",\"Address\":\"10.0.0.1\"}]");
+        fk_complete(node, TB_OK, 7);
         servers[k] = s;
     }
+    free(svc);
+    free(node);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -184,8 +155,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     last_len = 0;
     tbd_handle(s, data, size, &c);
     /* a name not in the cache left a pending call: answer it (empty) */
-    if (pending_cb)
-        complete("[]");
+    if (fk.cb)
+        fk_complete(NULL, TB_OK, 7);
     if (last_len && !tcp) {
         dnsw_query_t q;
         size_t limit = 512;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dns.h"
+#include "fake_catalog.h"
 
 /* ---------------------------------------------------------------- stubs */
 
@@ -56,34 +57,10 @@ void tbd_server_maybe_free(tbd_server_t *s)
     (void)s;
 }
 
-/* A fake endpoint: calls are recorded; the test completes them. */
-struct tb_call {
-    int dummy;
-};
-static struct tb_call the_call;
-static int ncalls;
-static char last_method[64];
-static uint64_t last_min_index;
-static tb_result_cb pending_cb;
-static void *pending_arg;
+/* The fake endpoint (fake_catalog.h): calls are recorded; the test
+ * completes them with typed views. */
 static uint64_t fake_now;
 
-static tb_call_t *f_call(tb_plugin_t *self, const char *method, json_t *args,
-                         const tb_query_opts_t *opts, tb_result_cb cb, void *arg)
-{
-    (void)self, (void)args;
-    ncalls++;
-    snprintf(last_method, sizeof last_method, "%s", method);
-    last_min_index = opts->min_index;
-    pending_cb = cb;
-    pending_arg = arg;
-    return &the_call;
-}
-static void f_cancel(tb_call_t *c)
-{
-    (void)c;
-    pending_cb = NULL;
-}
 static uint64_t f_now(tb_plugin_t *self)
 {
     (void)self;
@@ -102,19 +79,6 @@ static tb_timer_t *f_timer_start(tb_plugin_t *self, uint64_t a, uint64_t b, tb_t
 {
     (void)self, (void)a, (void)b, (void)cb, (void)arg;
     return NULL;
-}
-
-static void complete(const char *json, uint64_t index)
-{
-    tb_result_t r;
-    memset(&r, 0, sizeof r);
-    r.status = TB_OK;
-    r.index = index;
-    r.json = json_loads(json, JSON_DECODE_ANY, NULL);
-    tb_result_cb cb = pending_cb;
-    pending_cb = NULL;
-    cb(pending_arg, &r);
-    json_decref(r.json);
 }
 
 static int fake_duration(const char *s, uint64_t *ns)
@@ -136,8 +100,8 @@ static void server_new(const char *agent_json)
 {
     memset(&api, 0, sizeof api);
     api.size = sizeof api;
-    api.call = f_call;
-    api.call_cancel = f_cancel;
+    api.catalog_read = fk_catalog_read;
+    api.call_cancel = fk_cancel;
     api.now_ms = f_now;
     api.log = f_log;
     api.timer_start = f_timer_start;
@@ -149,8 +113,8 @@ static void server_new(const char *agent_json)
     char *err = NULL;
     CU_ASSERT_FATAL(tbd_settings_load(&srv->cfg, a, NULL, fake_duration, &err) == 0);
     json_decref(a);
-    ncalls = 0;
-    pending_cb = NULL;
+    fk.ncalls = 0;
+    fk.cb = NULL;
 }
 
 static void server_free(void)
@@ -459,10 +423,10 @@ static void test_ttl_and_txt(void)
     CU_ASSERT_EQUAL(tbd_service_ttl(&srv->cfg, "dba"), 7);
     CU_ASSERT_EQUAL(tbd_service_ttl(&srv->cfg, "other"), 5);
     server_free();
-    json_t *m = json_loads("{\"a=b\":\"c`d\",\" k \":\"v\",\"rfc1035-x\":\"raw\"}", 0, NULL);
+    const tb_pair_t m[] = {{"a=b", "c`d"}, {" k ", "v"}, {"rfc1035-x", "raw"}};
     uint8_t *blob = NULL;
     size_t len = 0;
-    CU_ASSERT_EQUAL(tbd_meta_txt(m, &blob, &len), 3);
+    CU_ASSERT_EQUAL(tbd_meta_txt(m, 3, &blob, &len), 3);
     char all[256] = "";
     for (size_t i = 0; i + 2 < len;) {
         size_t rd = (size_t)blob[i] << 8 | blob[i + 1];
@@ -472,44 +436,39 @@ static void test_ttl_and_txt(void)
     }
     CU_ASSERT_STRING_EQUAL(all, "a`=b=c``d|` k` =v|raw|");
     free(blob);
-    json_decref(m);
 }
 
 /* ---------------------------------------------------------------- query path */
 
-/* n instances of "web" on node<i> 10.0.0.<i>; statuses per instance. */
-static char *service_json(int n, const char *statuses, const char *tags_of_first)
+/* n instances of "web" on node<i> 10.0.<i/250>.<i%250>; statuses per
+ * instance ('c' critical, 'w' warning, else passing). */
+static fk_view_t *service_view(int n, const char *statuses, const char *tag_of_first)
 {
-    size_t cap = 512 + (size_t)n * 400;
-    char *j = malloc(cap);
-    size_t o = 0;
-    o += (size_t)snprintf(j + o, cap - o, "[");
+    fk_view_t *v = fk_new();
     for (int i = 1; i <= n; i++) {
-        const char *st = "passing";
+        char name[32], addr[32];
+        tb_check_status_t st = TB_CHECK_PASSING;
         if (statuses && (int)strlen(statuses) >= i)
-            st = statuses[i - 1] == 'c' ? "critical" : statuses[i - 1] == 'w' ? "warning"
-                                                                               : "passing";
-        o += (size_t)snprintf(j + o, cap - o,
-                              "%s{\"Node\":{\"Node\":\"node%d\",\"Address\":\"10.0.%d.%d\","
-                              "\"Meta\":{}},\"Service\":{\"Service\":\"web\",\"Port\":%d,"
-                              "\"Address\":\"\",\"Tags\":%s,\"Weights\":{\"Passing\":5,"
-                              "\"Warning\":2}},\"Checks\":[{\"Status\":\"%s\"}]}",
-                              i > 1 ? "," : "", i, i / 250, i % 250, 8000 + i,
-                              i == 1 && tags_of_first ? tags_of_first : "[]", st);
+            st = statuses[i - 1] == 'c'   ? TB_CHECK_CRITICAL
+                 : statuses[i - 1] == 'w' ? TB_CHECK_WARNING
+                                          : TB_CHECK_PASSING;
+        snprintf(name, sizeof name, "node%d", i);
+        snprintf(addr, sizeof addr, "10.0.%d.%d", i / 250, i % 250);
+        size_t nd = fk_node(v, name, addr, NULL, NULL);
+        fk_service(v, nd, "", 8000 + i, i == 1 ? tag_of_first : NULL, st);
     }
-    snprintf(j + o, cap - o, "]");
-    return j;
+    return v;
 }
 
-static void load_service(const char *name, uint16_t qtype, const char *json, parsed_t *o)
+static void load_service(const char *name, uint16_t qtype, const fk_view_t *v, parsed_t *o)
 {
     CU_ASSERT_EQUAL(ask(name, qtype, 0, 0, 0, o), -1); /* waits for the endpoint */
-    CU_ASSERT_STRING_EQUAL(last_method, "Health.ServiceNodes");
-    CU_ASSERT_EQUAL(last_min_index, 0);
-    complete(json, 10);
+    CU_ASSERT_EQUAL(fk.kind, TB_CATALOG_SERVICE_NODES);
+    CU_ASSERT_EQUAL(fk.min_index, 0);
+    fk_complete(v, TB_OK, 10);
     /* the waiter was answered, and a blocking query follows the name */
-    CU_ASSERT_EQUAL(last_min_index, 10);
-    CU_ASSERT_PTR_NOT_NULL(pending_cb);
+    CU_ASSERT_EQUAL(fk.min_index, 10);
+    CU_ASSERT_PTR_NOT_NULL(fk.cb);
     parse_resp(sent, sent_len, o);
 }
 
@@ -517,18 +476,18 @@ static void test_service_health_and_limits(void)
 {
     server_new(NULL);
     parsed_t r;
-    char *j = service_json(5, "pcwpp", "[\"V1\"]");
+    fk_view_t *j = service_view(5, "pcwpp", "V1");
     load_service("web.service.consul", DNSW_T_A, j, &r);
     CU_ASSERT_EQUAL(r.rcode, 0);
     CU_ASSERT_EQUAL(r.an, 3); /* udp_answer_limit */
     CU_ASSERT(r.aa);
-    int calls = ncalls;
+    int calls = fk.ncalls;
     /* EDNS: no count cut; the critical one never shows */
     CU_ASSERT_EQUAL(ask("web.service.consul", DNSW_T_A, 1, 4096, 0, &r), 0);
     CU_ASSERT_EQUAL(r.an, 4);
     for (int i = 0; i < r.an; i++)
         CU_ASSERT(strcmp(r.an_data[i], "10.0.0.2") != 0);
-    CU_ASSERT_EQUAL(ncalls, calls); /* served from the cache */
+    CU_ASSERT_EQUAL(fk.ncalls, calls); /* served from the cache */
     /* SRV: weights from Weights.Passing/Warning, targets with Additional */
     CU_ASSERT_EQUAL(ask("web.service.consul", DNSW_T_SRV, 1, 4096, 0, &r), 0);
     CU_ASSERT_EQUAL(r.an, 4);
@@ -536,7 +495,8 @@ static void test_service_health_and_limits(void)
     CU_ASSERT(strstr(r.an_data[0], ".node.dc1.consul.") != NULL);
     /* tag filter, case-insensitive */
     CU_ASSERT_EQUAL(ask("v1.web.service.consul", DNSW_T_A, 0, 0, 0, &r), -1);
-    complete(j, 10);
+    CU_ASSERT_STRING_EQUAL(fk.tag, "v1"); /* the core filters by tag */
+    fk_complete(j, TB_OK, 10);
     parse_resp(sent, sent_len, &r);
     CU_ASSERT_EQUAL(r.an, 1);
     CU_ASSERT_STRING_EQUAL(r.an_data[0], "10.0.0.1");
@@ -550,7 +510,7 @@ static void test_service_health_and_limits(void)
     server_free();
 
     server_new("{\"dns_config\":{\"only_passing\":true,\"a_record_limit\":2}}");
-    j = service_json(5, "pcwpp", NULL);
+    j = service_view(5, "pcwpp", NULL);
     load_service("web.service.consul", DNSW_T_A, j, &r);
     CU_ASSERT_EQUAL(ask("web.service.consul", DNSW_T_A, 0, 0, 1, &r), 0);
     CU_ASSERT_EQUAL(r.an, 2); /* a_record_limit on TCP too */
@@ -558,7 +518,7 @@ static void test_service_health_and_limits(void)
     CU_ASSERT_EQUAL(r.an, 3); /* only passing; SRV not limited by a_record_limit */
     free(j);
     /* all critical: NXDOMAIN with SOA */
-    j = service_json(2, "cc", NULL);
+    j = service_view(2, "cc", NULL);
     load_service("db.service.consul", DNSW_T_A, j, &r);
     CU_ASSERT_EQUAL(r.rcode, DNSW_NXDOMAIN);
     CU_ASSERT_EQUAL(r.ns, 1);
@@ -570,7 +530,7 @@ static void test_truncation_and_shuffle(void)
 {
     server_new("{\"dns_config\":{\"enable_truncate\":true,\"udp_answer_limit\":8}}");
     parsed_t r;
-    char *j = service_json(300, NULL, NULL);
+    fk_view_t *j = service_view(300, NULL, NULL);
     load_service("web.service.consul", DNSW_T_SRV, j, &r);
     CU_ASSERT(sent_len <= 512);
     CU_ASSERT(r.tc);
@@ -596,7 +556,7 @@ static void test_truncation_and_shuffle(void)
     server_free();
     /* default: silently trimmed, no TC */
     server_new(NULL);
-    j = service_json(300, NULL, NULL);
+    j = service_view(300, NULL, NULL);
     load_service("web.service.consul", DNSW_T_SRV, j, &r);
     CU_ASSERT(!r.tc && r.an == 3);
     free(j);
@@ -607,11 +567,11 @@ static void test_nodes_and_codes(void)
 {
     server_new(NULL);
     parsed_t r;
+    fk_view_t *v = fk_new();
+    fk_node(v, "n1", "192.0.2.1", "k", "v");
     CU_ASSERT_EQUAL(ask("n1.node.consul", DNSW_T_A, 0, 0, 0, &r), -1);
-    CU_ASSERT_STRING_EQUAL(last_method, "Catalog.NodeServices");
-    complete("{\"Node\":{\"Node\":\"n1\",\"Address\":\"192.0.2.1\",\"Meta\":{\"k\":\"v\"}},"
-             "\"Services\":{}}",
-             5);
+    CU_ASSERT(fk.kind == TB_CATALOG_NODE && strcmp(fk.name, "n1") == 0);
+    fk_complete(v, TB_OK, 5);
     parse_resp(sent, sent_len, &r);
     CU_ASSERT(r.rcode == 0 && r.an == 1 && r.ar == 1);
     CU_ASSERT_STRING_EQUAL(r.an_data[0], "192.0.2.1");
@@ -620,13 +580,14 @@ static void test_nodes_and_codes(void)
     CU_ASSERT_EQUAL(ask("n1.node.consul", 15, 0, 0, 0, &r), 0);
     CU_ASSERT(r.rcode == 0 && r.an == 0 && r.ns == 1);
     CU_ASSERT_EQUAL(ask("nope.node.consul", DNSW_T_A, 0, 0, 0, &r), -1);
-    complete("null", 5);
+    fk_complete(NULL, TB_NOT_FOUND, 5);
     parse_resp(sent, sent_len, &r);
     CU_ASSERT_EQUAL(r.rcode, DNSW_NXDOMAIN);
     /* PTR via the node table */
     CU_ASSERT_EQUAL(ask("1.2.0.192.in-addr.arpa", DNSW_T_PTR, 0, 0, 0, &r), -1);
-    CU_ASSERT_STRING_EQUAL(last_method, "Catalog.ListNodes");
-    complete("[{\"Node\":\"n1\",\"Address\":\"192.0.2.1\"}]", 5);
+    CU_ASSERT_EQUAL(fk.kind, TB_CATALOG_NODES);
+    fk_complete(v, TB_OK, 5);
+    free(v);
     parse_resp(sent, sent_len, &r);
     CU_ASSERT(r.an == 1 && strcmp(r.an_data[0], "n1.node.dc1.consul.") == 0);
     CU_ASSERT_EQUAL(ask("9.9.9.9.in-addr.arpa", DNSW_T_PTR, 0, 0, 0, &r), 0);

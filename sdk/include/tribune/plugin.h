@@ -157,6 +157,8 @@ typedef struct tb_result {
     const tb_kv_entry_t *kv;/* KV reads (TB_KV_GET, TB_KV_RECURSE) */
     size_t kv_count;
     int applied;            /* KV writes: 1 = done, 0 = CAS/lock refused */
+    /* since 1.0 (pre-release): catalog_read's typed view (NULL otherwise) */
+    const struct tb_catalog_view *catalog;
 } tb_result_t;
 
 typedef void (*tb_result_cb)(void *arg, const tb_result_t *result);
@@ -196,6 +198,80 @@ typedef struct tb_kv_write {
     uint64_t index;
     const char *session;
 } tb_kv_write_t;
+
+/* Typed read-only catalog views (api->catalog_read, since 1.0 pre-release):
+ * the DNS hot path reads the catalog without JSON. Everything is borrowed
+ * and valid only during the callback, like the KV rows. */
+typedef struct tb_pair {
+    const char *key;
+    const char *value;
+} tb_pair_t;
+
+/* A service's tagged address ("lan_ipv4": {Address, Port}). */
+typedef struct tb_service_addr {
+    const char *key;
+    const char *address;
+    int port;
+} tb_service_addr_t;
+
+typedef struct tb_catalog_node {
+    const char *id;                     /* node ID, "" when none */
+    const char *name;                   /* as registered */
+    const char *address;
+    const char *datacenter;
+    const tb_pair_t *tagged_addresses;  /* "lan", "wan", ... -> address */
+    size_t ntagged_addresses;
+    const tb_pair_t *meta;              /* node meta, in registration order */
+    size_t nmeta;
+    uint64_t create_index, modify_index;
+} tb_catalog_node_t;
+
+typedef struct tb_catalog_service {
+    const tb_catalog_node_t *node;      /* into the view's nodes[] */
+    const char *id;
+    const char *name;
+    const char *address;                /* "" = use the node's address */
+    int port;
+    const char *const *tags;
+    size_t ntags;
+    const tb_pair_t *meta;
+    size_t nmeta;
+    const tb_service_addr_t *tagged_addresses;
+    size_t ntagged_addresses;
+    int weight_passing, weight_warning; /* Weights (1/1 when not set) */
+    /* TB_CATALOG_SERVICE_NODES: worst status of the node's and the
+     * service's checks (any status other than passing or critical counts
+     * as warning; no checks = passing). Other kinds: TB_CHECK_PASSING. */
+    tb_check_status_t status;
+    uint64_t create_index, modify_index;
+} tb_catalog_service_t;
+
+typedef struct tb_catalog_view {
+    const tb_catalog_node_t *nodes;     /* distinct nodes, sorted by name */
+    size_t nnodes;
+    const tb_catalog_service_t *services; /* sorted by node, then ID */
+    size_t nservices;
+} tb_catalog_view_t;
+
+typedef enum tb_catalog_read_kind {
+    /* Instances of service `name` with their nodes and aggregated health
+     * (Health.ServiceNodes): filtered by `tag` and `passing_only`. */
+    TB_CATALOG_SERVICE_NODES = 0,
+    /* Node `name` and its services (Catalog.NodeServices); TB_NOT_FOUND
+     * with an empty view for an unknown node. */
+    TB_CATALOG_NODE = 1,
+    /* Every node, no services (Catalog.ListNodes). */
+    TB_CATALOG_NODES = 2
+} tb_catalog_read_kind_t;
+
+typedef struct tb_catalog_read {
+    uint32_t size;          /* sizeof(tb_catalog_read_t) */
+    tb_catalog_read_kind_t kind;
+    const char *name;       /* service or node name (case-insensitive) */
+    const char *tag;        /* SERVICE_NODES: only instances with this tag
+                               (case-insensitive); NULL or "" = any */
+    int passing_only;       /* SERVICE_NODES: only instances whose checks all pass */
+} tb_catalog_read_t;
 
 /* ---------------------------------------------------------------- descriptors */
 
@@ -258,6 +334,9 @@ typedef void (*tb_timer_cb)(void *arg);
 
 /* One agent log line (api->log_watch); NUL-terminated, ends with '\n'. */
 typedef struct tb_log_watch tb_log_watch_t;
+/* OR'd into log_watch's level: lines in the agent's JSON form
+ * ({"@level","@message","@module","@timestamp"}) instead of text. */
+#define TB_LOG_WATCH_JSON 0x100
 typedef void (*tb_log_line_cb)(void *arg, tb_log_level_t level, const char *line);
 
 /* ---------------------------------------------------------------- the API table */
@@ -340,13 +419,21 @@ struct tb_api {
     int (*base64_decode)(const char *s, size_t len, void **out, size_t *outlen);
 
     /* ---- since 1.0 (pre-release) ---- */
-    /* Agent log stream (/v1/agent/monitor): cb gets every log line the
-     * agent writes (its format, with the newline) at or above `level`, on
-     * the loop, until log_unwatch. Lines below the agent's own log level are
-     * never written. cb must not log. NULL when out of memory. */
+    /* Agent log stream (/v1/agent/monitor): cb gets every log line at or
+     * above `level` (with the newline), on the loop, until log_unwatch,
+     * also lines below the agent's own log level. Text lines unless level
+     * carries TB_LOG_WATCH_JSON, whatever the agent's -log-json. cb must
+     * not log. NULL when out of memory. */
     tb_log_watch_t *(*log_watch)(tb_plugin_t *self, tb_log_level_t level, tb_log_line_cb cb,
                                  void *arg);
     void (*log_unwatch)(tb_plugin_t *self, tb_log_watch_t *watch);
+
+    /* Typed catalog read (tb_catalog_read_t): the result's `catalog` is a
+     * tb_catalog_view_t, its `json` NULL. Blocks on min_index, honours the
+     * consistency options, goes through the endpoint layer (ACLs,
+     * forwarding) like `call`. NULL when out of memory or req is invalid. */
+    tb_call_t *(*catalog_read)(tb_plugin_t *self, const tb_catalog_read_t *req,
+                               const tb_query_opts_t *opts, tb_result_cb cb, void *arg);
 
     /* New entries go here, under a "since 1.N" comment. */
 };
