@@ -549,8 +549,9 @@ int tbh_status_code(tb_status_t s)
 const char *tbh_status_body(tb_status_t s, const char *error)
 {
     /* these two texts are matched by clients: never let the core's wording leak */
-    if (s == TB_NO_LEADER)
-        return "No cluster leader";
+    if (s == TB_NO_LEADER) /* or a client agent's own words for no servers */
+        return error && strcmp(error, "No known Consul servers") == 0 ? error
+                                                                      : "No cluster leader";
     if (s == TB_NO_PATH)
         return "No path to datacenter";
     if (error && *error)

@@ -245,6 +245,12 @@ int tb__agent_run(tb__config_t *cfg, tb__config_args_t *args)
         fail(a, strdup("out of memory"));
         goto out_dl;
     }
+    /* The server port (Raft and forwarded calls) opens before the Raft
+     * node starts: the node's peers connect there. */
+    if (cfg->server && tb__endpoint_listen(a->endpoint, &err) != 0) {
+        fail(a, err);
+        goto out_stop;
+    }
     if (tb__plugins_load(a, &a->plugins, &err) != 0) {
         fail(a, err);
         goto out_stop;

@@ -3,7 +3,10 @@
  *
  * A call is queued and run on a later loop iteration (an idle handle is
  * armed only while the queue is non-empty), so callbacks never run inside
- * the call. A read whose index is not past the client's ?index= blocks: it
+ * the call. When it first runs, forward.c decides where: here, at a server
+ * over the server port (client agents, Raft followers), or here after the
+ * Raft read barrier (?consistent on the leader).
+ * A read whose index is not past the client's ?index= blocks: it
  * subscribes to the watch keys of its query and enters a deadline heap (one
  * uv timer for all waiters). A watch firing or the deadline passing puts it
  * back on the queue to be re-run; it completes once its data changed or its
@@ -24,6 +27,8 @@
 
 #include "agent/agent.h"
 #include "endpoint/endpoint_int.h"
+#include "endpoint/rpc_int.h"
+#include "raft/node.h"
 
 /* ------------------------------------------------------------ utilities */
 
@@ -229,25 +234,47 @@ oom:
     return NULL;
 }
 
+void tb__ep_deliver(tb_call_t *c, const tb_result_t *r)
+{
+    c->state = CS_RUNNING;
+    c->cb(c->arg, r);
+    call_free(c);
+}
+
 static void complete(tb_call_t *c, tb__ep_out_t *o)
 {
-    tb__endpoint_t *ep = c->ep;
+    tb__agent_t *a = c->ep->agent;
     tb_result_t r;
     memset(&r, 0, sizeof r);
     r.status = o->status;
     r.error = o->error;
     r.index = o->index ? o->index : 1; /* never 0: clients would spin */
-    r.known_leader = ep->agent->state != NULL;
-    r.last_contact_ms = 0;
+    /* Answered here: -dev knows itself as leader; a Raft server reports
+     * what it knows of the leader and, as a follower, how stale it is. */
+    if (a->raft) {
+        int leader = tb__raftnode_is_leader(a->raft);
+        r.known_leader = leader || tb__raftnode_leader_addr(a->raft) != NULL;
+        r.last_contact_ms = leader ? 0 : tb__raftnode_last_contact_ms(a->raft);
+    } else {
+        r.known_leader = a->state != NULL;
+    }
     r.effective_consistency = c->opts.consistency;
     r.json = o->json;
     r.kv = o->rows.v;
     r.kv_count = o->rows.n;
     r.applied = o->applied;
-    c->state = CS_RUNNING;
-    c->cb(c->arg, &r);
-    call_free(c);
+    tb__ep_deliver(c, &r);
 }
+
+void tb__ep_finish(tb_call_t *c, tb__ep_out_t *o)
+{
+    complete(c, o);
+    out_clear(o);
+}
+
+void tb__ep_resume(tb_call_t *c) { enqueue(c->ep, c); }
+
+void tb__ep_drop(tb_call_t *c) { call_free(c); }
 
 /* ------------------------------------------------------------ running */
 
@@ -389,11 +416,16 @@ static void run_call(tb_call_t *c)
         return;
     }
     int needs_state = c->kind != CALL_GENERIC || c->method->needs_state;
-    if (needs_state && !a->state) {
-        tb__ep_fail(&o, TB_NO_LEADER, "No cluster leader");
-        complete(c, &o);
-        out_clear(&o);
-        return;
+    if (!c->routed) {
+        /* here, at a server (client agents, followers) or after the read
+         * barrier (forward.c) */
+        int rt = tb__fwd_route(ep->fwd, c, needs_state, &o);
+        if (rt > 0) return;
+        if (rt < 0) {
+            complete(c, &o);
+            out_clear(&o);
+            return;
+        }
     }
     /* ACL enforcement point: every surface passes here with the request's
      * token. Allow-all until the ACL issue lands. */
@@ -545,6 +577,11 @@ tb__endpoint_t *tb__endpoint_new(tb__agent_t *agent)
     tb__endpoint_t *ep = calloc(1, sizeof *ep);
     if (!ep) return NULL;
     ep->agent = agent;
+    ep->fwd = tb__fwd_new(ep);
+    if (!ep->fwd) {
+        free(ep);
+        return NULL;
+    }
     uv_idle_init(&agent->loop, &ep->idle);
     ep->idle.data = ep;
     uv_timer_init(&agent->loop, &ep->timer);
@@ -580,6 +617,10 @@ void tb__endpoint_shutdown(tb__endpoint_t *ep)
         dequeue(ep, c);
         run_call(c);
     }
+    /* Forwarded calls fail now; the server port closes with its calls
+     * answered above. */
+    tb__fwd_stop(ep->fwd);
+    tb__rpc_stop(ep->rpc);
     uv_idle_stop(&ep->idle);
     uv_timer_stop(&ep->timer);
     uv_timer_stop(&ep->ttl_timer);
@@ -597,6 +638,8 @@ void tb__endpoint_free(tb__endpoint_t *ep)
         call_free(c);
     }
     free(ep->heap);
+    tb__fwd_free(ep->fwd);
+    tb__rpc_free(ep->rpc);
     tb__ep_cache_free(ep);
     for (size_t i = 0; i < ep->nttls; i++) free(ep->ttls[i].id);
     free(ep->ttls);
@@ -661,8 +704,21 @@ tb_call_t *tb__endpoint_kv_write(tb__endpoint_t *ep, const tb_kv_write_t *req,
 void tb__endpoint_cancel(tb_call_t *c)
 {
     if (!c || c->state == CS_RUNNING) return;
+    if (c->state == CS_BARRIER) {
+        /* The Raft node still holds it: its callback frees it. */
+        c->cancelled = 1;
+        return;
+    }
     if (c->state == CS_QUEUED) dequeue(c->ep, c);
+    if (c->state == CS_FORWARDED) tb__fwd_cancel(c->ep->fwd, c);
     call_free(c);
+}
+
+int tb__endpoint_listen(tb__endpoint_t *ep, char **err) { return tb__rpc_listen(ep, err); }
+
+void tb__endpoint_server_seen(tb__endpoint_t *ep, const char *addr, int alive)
+{
+    tb__fwd_server_seen(ep->fwd, addr, alive);
 }
 
 size_t tb__endpoint_waiting(const tb__endpoint_t *ep) { return ep->nblocked; }

@@ -1,8 +1,8 @@
 /*
  * endpoint.h - the endpoint layer: the one internal API every surface calls
  * (DESIGN.md §3). It authorizes (ACL hook, allow-all until ACLs land),
- * answers locally on a server or refuses with "No cluster leader" on a
- * client without servers (forwarding arrives with Raft), encodes writes as
+ * answers locally or forwards (client agent -> server, follower -> leader,
+ * over the server port's RPC: rpc_int.h) by consistency mode, encodes writes as
  * commands applied through the FSM, and implements blocking queries and
  * consistency modes once for all surfaces. Every call completes through
  * its callback on a later loop iteration, never inside the call.
@@ -36,6 +36,13 @@ tb_call_t *tb__endpoint_catalog_read(tb__endpoint_t *ep, const tb_catalog_read_t
                                      const tb_query_opts_t *opts, tb_result_cb cb, void *arg);
 /* The callback of a cancelled call never runs. Safe on any pending call. */
 void tb__endpoint_cancel(tb_call_t *call);
+
+/* Servers: listen on bind_addr:ports.server (rpc.c: Raft hand-over and
+ * the forwarding RPC). -1 with *err (malloc'd, one line) on failure. */
+int tb__endpoint_listen(tb__endpoint_t *ep, char **err);
+/* A server's "host:port" (server port) was seen alive or failed, e.g. in
+ * serf member tags: client agents forward to the alive ones. */
+void tb__endpoint_server_seen(tb__endpoint_t *ep, const char *addr, int alive);
 
 /* Lowercase every key, recursively (check definitions handed to plugins). */
 json_t *tb__lowercase_keys(const json_t *in);

@@ -15,7 +15,9 @@
 struct tb__agent;
 
 enum { CALL_GENERIC = 0, CALL_KV_READ = 1, CALL_KV_WRITE = 2 };
-enum { CS_QUEUED = 0, CS_BLOCKED = 1, CS_RUNNING = 2 };
+/* CS_FORWARDED: sent to a server (forward.c); CS_BARRIER: a consistent
+ * read waiting for the Raft read barrier before it runs here. */
+enum { CS_QUEUED = 0, CS_BLOCKED = 1, CS_RUNNING = 2, CS_FORWARDED = 3, CS_BARRIER = 4 };
 
 /* What a method handler produces. */
 typedef struct tb__ep_out {
@@ -61,6 +63,14 @@ struct tb_call {
     size_t heap_pos;
     tb__watch_t *watch;
     tb_call_t *qnext, *qprev;
+    /* routing (forward.c) */
+    int routed;                /* decided to run here: blocking re-runs stay */
+    int cancelled;             /* cancelled while the read barrier holds it */
+    uint8_t hops;              /* servers it came through (RPC) */
+    uint64_t fwd_id;           /* CS_FORWARDED: request id on fwd_conn */
+    struct tb__fwd_conn *fwd_conn;
+    tb_call_t *fnext, *fprev;  /* forward.c: calls on fwd_conn */
+    tb_call_t *hnext;          /* forward.c: id hash chain */
     /* catalog_view.c: a typed catalog read is a generic read whose
      * completion converts the result and calls these */
     tb_result_cb view_cb;
@@ -96,6 +106,8 @@ struct tb__endpoint {
     struct tb__ep_cache *cache; /* coalesce.c: reads shared within a queue turn */
     uint64_t coalesced;         /* reads answered from it (metrics) */
     tb__ep_stats_t stats;
+    struct tb__rpc_srv *rpc;    /* server port listener (rpc.c), servers only */
+    struct tb__fwd *fwd;        /* forwarding: server list, connection pool */
 };
 
 /* endpoint.c */
@@ -104,6 +116,15 @@ uint64_t tb__ep_random(tb__endpoint_t *ep);
  * through the FSM with the next index). */
 void tb__ep_apply(tb__endpoint_t *ep, tb__buf_t *cmd, tb__ep_out_t *out);
 void tb__ep_fail(tb__ep_out_t *out, tb_status_t st, const char *fmt, ...) TB_PRINTF(3, 4);
+/* Hand a call's result to its caller and free the call (forwarded results
+ * pass through as the server sent them). */
+void tb__ep_deliver(tb_call_t *c, const tb_result_t *r);
+/* Complete with o (then cleared), as a local run would. */
+void tb__ep_finish(tb_call_t *c, tb__ep_out_t *o);
+/* Put a call (back) on the run queue. */
+void tb__ep_resume(tb_call_t *c);
+/* Free a call that is in no queue, without answering it. */
+void tb__ep_drop(tb_call_t *c);
 /* Session TTL bookkeeping (methods.c -> endpoint.c). */
 void tb__ep_ttl_set(tb__endpoint_t *ep, const char *id, uint64_t ttl_ms);
 int tb__ep_ttl_renew(tb__endpoint_t *ep, const char *id);

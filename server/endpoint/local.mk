@@ -10,6 +10,8 @@ libtbendpoint_a_SOURCES += server/endpoint/coord.c
 libtbendpoint_a_SOURCES += server/endpoint/coalesce.c
 libtbendpoint_a_SOURCES += server/endpoint/agent_info.c
 libtbendpoint_a_SOURCES += server/endpoint/agent_methods.c
+libtbendpoint_a_SOURCES += server/endpoint/rpc_int.h server/endpoint/rpc_codec.c \
+	server/endpoint/rpc.c server/endpoint/forward.c
 libtbendpoint_a_SOURCES += server/endpoint/catalog_view.c
 
 check_PROGRAMS += server/endpoint/tests/test_endpoint
@@ -18,6 +20,28 @@ server_endpoint_tests_test_endpoint_SOURCES = server/endpoint/tests/test_endpoin
 server_endpoint_tests_test_endpoint_CPPFLAGS = $(UNIT_CPPFLAGS)
 server_endpoint_tests_test_endpoint_LDADD = $(CORE_LIBS) $(CUNIT_LIBS)
 server_endpoint_tests_test_endpoint_DEPENDENCIES = libtbcore.a
+
+check_PROGRAMS += server/endpoint/tests/test_rpc_codec
+TESTS += server/endpoint/tests/test_rpc_codec
+server_endpoint_tests_test_rpc_codec_SOURCES = server/endpoint/tests/test_rpc_codec.c
+server_endpoint_tests_test_rpc_codec_CPPFLAGS = $(UNIT_CPPFLAGS)
+server_endpoint_tests_test_rpc_codec_LDADD = $(CORE_LIBS) $(CUNIT_LIBS)
+server_endpoint_tests_test_rpc_codec_DEPENDENCIES = libtbcore.a
+
+# client agent -> server forwarding end to end (127.0.3.1-3, ports 19370-19381)
+TESTS += server/endpoint/tests/forward.sh
+EXTRA_DIST += server/endpoint/tests/forward.sh server/endpoint/tests/fuzz_rpc.c
+
+# libFuzzer target over the forwarding RPC's frame decoders; not part of
+# `all`:  make fuzz-rpc && server/endpoint/tests/fuzz_rpc -max_total_time=60
+TB_RPC_FUZZ_CC = clang
+CLEANFILES += server/endpoint/tests/fuzz_rpc
+.PHONY: fuzz-rpc
+fuzz-rpc: $(top_srcdir)/server/endpoint/tests/fuzz_rpc.c $(top_srcdir)/server/endpoint/rpc_codec.c
+	@$(MKDIR_P) server/endpoint/tests
+	$(AM_V_CC)$(TB_RPC_FUZZ_CC) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -I. $(CORE_CPPFLAGS) \
+		-o server/endpoint/tests/fuzz_rpc $^ $(DEP_LIBS)
 
 check_PROGRAMS += server/endpoint/tests/test_filter
 TESTS += server/endpoint/tests/test_filter

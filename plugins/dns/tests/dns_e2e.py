@@ -130,7 +130,8 @@ def main():
     write_config({})
     log = open(os.path.join(WORK, "agent.log"), "w")
     agent = subprocess.Popen([TRIBUNE, "agent", "-dev", "-node", "n1", "-http-port", str(HTTP),
-                              "-dns-port", str(DNS), "-plugin-dir", PLUGIN_DIR,
+                              "-dns-port", str(DNS), "-server-port", str(HTTP + 2),
+                              "-plugin-dir", PLUGIN_DIR,
                               "-config-file", os.path.join(WORK, "dns.json")],
                              stdout=log, stderr=subprocess.STDOUT)
     try:
