@@ -15,9 +15,14 @@
 # work on the machine); above ~10 the figures are disturbed.
 #
 # Knobs (env): SECONDS_RUN (20), LAT_SECONDS (5), LAT_QPS (20000),
-#   ANCHORS (/work/shared/anchors/dns), PORT_BASE (18750), UDP_LIMIT (5: answers
-#   per non-EDNS UDP reply, so Tribune sends the same 5 records the zones do;
-#   Consul's default is 3), SERVERS ("tribune nsd knot dnsmasq").
+#   ANCHORS (/work/shared/anchors/dns), PORT_BASE (18750; the run uses
+#   PORT_BASE..+12), UDP_LIMIT (5: answers per non-EDNS UDP reply, so Tribune
+#   sends the same 5 records the zones do; Consul's default is 3),
+#   SERVERS ("tribune nsd knot dnsmasq"), ROUNDS (1: interleaved rounds,
+#   every server once per round; the table shows each figure's median run),
+#   BASE_BUILD (unset: another build dir with `make install
+#   DESTDIR=BASE_BUILD/inst`, served as "tribase" in the same run, so a
+#   change is compared under the same machine load as the anchors).
 # Packages: dnsperf nsd knot dnsmasq-base dnsutils (contrib/install-deps.sh --bench).
 # Loopback only: every server listens on 127.0.0.1.
 set -euo pipefail
@@ -29,12 +34,18 @@ LAT_QPS=${LAT_QPS:-20000}
 PORT_BASE=${PORT_BASE:-18750}
 UDP_LIMIT=${UDP_LIMIT:-5}
 SERVERS=${SERVERS:-"tribune nsd knot dnsmasq"}
+ROUNDS=${ROUNDS:-1}
+if [ -n "${BASE_BUILD:-}" ]; then
+  BASE_BUILD=$(cd "$BASE_BUILD" && pwd)
+  SERVERS="tribase $SERVERS"
+fi
 W=$(mktemp -d /tmp/tb-dns-bench.XXXXXX)
-TB=$B/inst/usr/local/bin/tribune
-PLUGINS=$B/inst/usr/local/lib/tribune/plugins-1
 HTTP=$((PORT_BASE + 1))
-declare -A PORT=([tribune]=$PORT_BASE [nsd]=$((PORT_BASE + 2)) [knot]=$((PORT_BASE + 3)) [dnsmasq]=$((PORT_BASE + 4)))
-declare -A PID QPS LAT CPU
+declare -A PORT=([tribune]=$PORT_BASE [nsd]=$((PORT_BASE + 2)) [knot]=$((PORT_BASE + 3))
+                 [dnsmasq]=$((PORT_BASE + 4)) [tribase]=$((PORT_BASE + 5)))
+declare -A HTTPPORT=([tribune]=$HTTP [tribase]=$((PORT_BASE + 6)))
+declare -A BUILD=([tribune]=$B [tribase]=${BASE_BUILD:-})
+declare -A PID QPS LAT CPU RUNS
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -83,15 +94,22 @@ wait_answer() { # port
   echo "server on port $1 does not answer" >&2; return 1
 }
 
-start_tribune() {
-  cat > "$W/tb.json" <<EOF
-{"dns_config": {"udp_answer_limit": $UDP_LIMIT}, "log_level": "WARN"}
+start_tribune() { # [tribune (BUILDDIR) | tribase (BASE_BUILD)]
+  local n=${1:-tribune} off=7
+  local inst="${BUILD[$n]}/inst/usr/local"
+  [ "$n" = tribase ] && off=10
+  # own server and gossip ports: two agents in one run, and none of the defaults
+  cat > "$W/$n.json" <<EOF
+{"dns_config": {"udp_answer_limit": $UDP_LIMIT}, "log_level": "WARN",
+ "ports": {"server": $((PORT_BASE + off)), "serf_lan": $((PORT_BASE + off + 1)),
+           "serf_wan": $((PORT_BASE + off + 2)), "grpc": -1}}
 EOF
-  taskset -c 0 "$TB" agent -dev -node bench -http-port "$HTTP" -dns-port "${PORT[tribune]}" \
-    -plugin-dir "$PLUGINS" -config-file "$W/tb.json" >"$W/tribune.log" 2>&1 &
-  PID[tribune]=$!; PIDS+=($!)
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$HTTP/v1/status/leader" >/dev/null && break; sleep 0.1; done
-  /usr/bin/python3 - "$ANCHORS/data/catalog-register.jsonl" "$HTTP" <<'EOF'
+  taskset -c 0 "$inst/bin/tribune" agent -dev -node bench -http-port "${HTTPPORT[$n]}" \
+    -dns-port "${PORT[$n]}" -plugin-dir "$inst/lib/tribune/plugins-1" \
+    -config-file "$W/$n.json" >"$W/$n.log" 2>&1 &
+  PID[$n]=$!; PIDS+=($!)
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:${HTTPPORT[$n]}/v1/status/leader" >/dev/null && break; sleep 0.1; done
+  /usr/bin/python3 - "$ANCHORS/data/catalog-register.jsonl" "${HTTPPORT[$n]}" <<'EOF'
 import sys, http.client
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[2]))
 for line in open(sys.argv[1]):
@@ -99,8 +117,9 @@ for line in open(sys.argv[1]):
     r = c.getresponse(); r.read()
     assert r.status == 200, r.status
 EOF
-  wait_answer "${PORT[tribune]}"
+  wait_answer "${PORT[$n]}"
 }
+start_tribase() { start_tribune tribase; }
 
 start_nsd() {
   mkdir -p "$W/nsd"
@@ -191,22 +210,29 @@ run_dnsperf() { # name queryfile -> sets QPS LAT CPU for "name/file"
         -t 2 -l "$SECONDS_RUN" 2>&1)
   t1=$(cpu_ticks "${PID[$name]}")
   b1=$(cpu0_busy)
-  local completed qps lat hz
+  local completed qps lat hz q l c
   hz=$(getconf CLK_TCK)
   completed=$(echo "$out" | awk '/Queries completed:/{print $3}')
   qps=$(echo "$out" | awk '/Queries per second:/{print $4}')
   lat=$(echo "$out" | awk '/Average Latency/{print $4}')
-  QPS[$key]=${qps%.*}
-  LAT[$key]=$(awk -v l="$lat" 'BEGIN{printf "%.0f", l * 1e6}')
-  CPU[$key]=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$completed" 'BEGIN{printf "%.2f", d / hz * 1e6 / (n ? n : 1)}')
-  echo "  $key: qps=${QPS[$key]} avg_lat_us=${LAT[$key]} server_cpu_us_per_query=${CPU[$key]} lost=$(echo "$out" | awk '/Queries lost:/{print $3}')" \
+  q=${qps%.*}
+  l=$(awk -v l="$lat" 'BEGIN{printf "%.0f", l * 1e6}')
+  c=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$completed" 'BEGIN{printf "%.2f", d / hz * 1e6 / (n ? n : 1)}')
+  # the table shows the median run (by qps) of the rounds so far
+  RUNS[$key]="${RUNS[$key]:-} $q,$l,$c"
+  read -r "QPS[$key]" "LAT[$key]" "CPU[$key]" < <(echo ${RUNS[$key]} | tr ' ' '\n' | sort -t, -k1,1n |
+    awk -F, '{v[NR]=$0} END{split(v[int((NR+1)/2)], a, ","); print a[1], a[2], a[3]}')
+  echo "  $key: qps=$q avg_lat_us=$l server_cpu_us_per_query=$c lost=$(echo "$out" | awk '/Queries lost:/{print $3}')" \
     "cpu0_other_pct=$(awk -v b=$((b1 - b0 - (t1 - t0))) -v hz="$hz" -v s="$SECONDS_RUN" 'BEGIN{printf "%.0f", b / hz / s * 100}')" >&2
 }
 
-echo "== starting servers (CPU 0), dnsperf on CPU 1, ${SECONDS_RUN}s per run" >&2
+echo "== starting servers (CPU 0), dnsperf on CPU 1, ${SECONDS_RUN}s per run, $ROUNDS round(s)" >&2
 for s in $SERVERS; do "start_$s"; done
-for f in mixed a; do
-  for s in $SERVERS; do run_dnsperf "$s" "$ANCHORS/queries/$f.txt"; done
+for r in $(seq 1 "$ROUNDS"); do
+  [ "$ROUNDS" -gt 1 ] && echo "-- round $r" >&2
+  for f in mixed a; do
+    for s in $SERVERS; do run_dnsperf "$s" "$ANCHORS/queries/$f.txt"; done
+  done
 done
 
 printf '\n%-10s %-6s %10s %8s %10s %12s %10s %10s\n' server test qps "x NSD" "x dnsmasq" avg_lat_us lat_ratio cpu_us/q

@@ -97,6 +97,7 @@ typedef struct tbd_listener {
     uv_udp_t udp;
     uv_tcp_t tcp;
     int udp_open, tcp_open;
+    struct tbd_sendbatch *batch; /* net.c: replies to one recvmmsg batch */
 } tbd_listener_t;
 
 struct tbd_conn {

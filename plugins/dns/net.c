@@ -4,11 +4,16 @@
  * timeout), and asynchronous forwarding of outside names to `recursors`
  * over UDP (per-recursor timeout, then the next one; all failed: SERVFAIL;
  * the upstream answer is relayed unchanged but for the query ID).
+ * Queries arrive in recvmmsg batches; the replies to one batch leave in one
+ * sendmmsg when the batch ends.
  */
+#define _GNU_SOURCE /* sendmmsg */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "dns.h"
 
@@ -52,21 +57,93 @@ static void tcp_written(uv_write_t *req, int status)
     free(w);
 }
 
+/* One UDP reply now, or queued on the handle (copied) when the socket is
+ * full. */
+static void udp_send_one(uv_udp_t *h, const uint8_t *p, size_t n, const struct sockaddr *to)
+{
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    int r = uv_udp_try_send(h, &b, 1, to);
+    if (r >= 0 || (r != UV_EAGAIN && r != UV_ENOSYS))
+        return;
+    send_req_t *q = malloc(sizeof *q + n);
+    if (!q)
+        return;
+    memcpy(q->data, p, n);
+    b = uv_buf_init((char *)q->data, (unsigned)n);
+    if (uv_udp_send(&q->req, h, &b, 1, to, udp_sent))
+        free(q);
+}
+
+/* Replies to the queries of one recvmmsg batch: the kernel's per-syscall
+ * cost is paid once per batch instead of once per reply. */
+#define BATCH_BYTES 65536u
+struct tbd_sendbatch {
+    int active;   /* inside a batch: tbd_send appends */
+    unsigned n;
+    size_t used;
+    struct mmsghdr msgs[TBD_MMSG];
+    struct iovec iov[TBD_MMSG];
+    struct sockaddr_storage addr[TBD_MMSG];
+    uint8_t buf[BATCH_BYTES];
+};
+
+static void batch_flush(tbd_listener_t *l)
+{
+    struct tbd_sendbatch *b = l->batch;
+    uv_os_fd_t fd;
+    unsigned i = 0;
+    if (!b->n || uv_fileno((uv_handle_t *)&l->udp, &fd) != 0)
+        goto done;
+    while (i < b->n) {
+        int r = sendmmsg(fd, b->msgs + i, b->n - i, 0);
+        if (r > 0) {
+            i += (unsigned)r;
+        } else if (r < 0 && errno == EINTR) {
+            continue;
+        } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            /* socket full: the rest waits in libuv's send queue */
+            for (; i < b->n; i++)
+                udp_send_one(&l->udp, b->iov[i].iov_base, b->iov[i].iov_len,
+                             (const struct sockaddr *)&b->addr[i]);
+        } else {
+            i++; /* this destination failed (as try_send would): skip it */
+        }
+    }
+done:
+    b->n = 0;
+    b->used = 0;
+}
+
+/* 1 when the reply was taken into the batch. */
+static int batch_add(tbd_listener_t *l, const uint8_t *p, size_t n, const struct sockaddr_storage *to)
+{
+    struct tbd_sendbatch *b = l->batch;
+    if (!b || !b->active || n > BATCH_BYTES)
+        return 0;
+    if (b->n == TBD_MMSG || b->used + n > BATCH_BYTES)
+        batch_flush(l);
+    memcpy(b->buf + b->used, p, n);
+    b->iov[b->n].iov_base = b->buf + b->used;
+    b->iov[b->n].iov_len = n;
+    b->addr[b->n] = *to;
+    struct msghdr *h = &b->msgs[b->n].msg_hdr;
+    memset(h, 0, sizeof *h);
+    h->msg_name = &b->addr[b->n];
+    h->msg_namelen = to->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                : sizeof(struct sockaddr_in);
+    h->msg_iov = &b->iov[b->n];
+    h->msg_iovlen = 1;
+    b->used += n;
+    b->n++;
+    return 1;
+}
+
 void tbd_send(tbd_server_t *s, tbd_client_t *c, const uint8_t *p, size_t n)
 {
     (void)s;
     if (c->udp) {
-        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-        int r = uv_udp_try_send(c->udp, &b, 1, (const struct sockaddr *)&c->addr);
-        if (r >= 0 || (r != UV_EAGAIN && r != UV_ENOSYS))
-            return;
-        send_req_t *q = malloc(sizeof *q + n);
-        if (!q)
-            return;
-        memcpy(q->data, p, n);
-        b = uv_buf_init((char *)q->data, (unsigned)n);
-        if (uv_udp_send(&q->req, c->udp, &b, 1, (const struct sockaddr *)&c->addr, udp_sent))
-            free(q);
+        if (!batch_add(c->udp->data, p, n, &c->addr))
+            udp_send_one(c->udp, p, n, (const struct sockaddr *)&c->addr);
         return;
     }
     tbd_conn_t *conn = c->conn;
@@ -245,9 +322,16 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                      const struct sockaddr *addr, unsigned flags)
 {
     tbd_listener_t *l = h->data;
-    (void)flags;
-    if (nread <= 0 || !addr)
+    if (nread <= 0 || !addr) {
+        /* the end of a recvmmsg batch (or nothing more to read) */
+        if (l->batch && l->batch->active) {
+            batch_flush(l);
+            l->batch->active = 0;
+        }
         return;
+    }
+    if (l->batch && (flags & UV_UDP_MMSG_CHUNK))
+        l->batch->active = 1;
     tbd_client_t c;
     c.udp = h;
     c.conn = NULL;
@@ -265,8 +349,10 @@ static void listener_closed(uv_handle_t *h)
     else
         l->tcp_open = 0;
     s->open_handles--;
-    if (!l->udp_open && !l->tcp_open)
+    if (!l->udp_open && !l->tcp_open) {
+        free(l->batch);
         free(l);
+    }
     tbd_server_maybe_free(s);
 }
 
@@ -275,8 +361,10 @@ void tbd_listeners_close(tbd_listener_t *l)
     while (l) {
         tbd_listener_t *next = l->next;
         int u = l->udp_open, t = l->tcp_open;
-        if (!u && !t)
+        if (!u && !t) {
+            free(l->batch);
             free(l);
+        }
         if (u)
             uv_close((uv_handle_t *)&l->udp, listener_closed);
         if (t)
@@ -298,6 +386,7 @@ int tbd_listen(tbd_server_t *s, const tbd_settings_t *cfg, tbd_listener_t **out,
         if (!l)
             goto fail_addr;
         l->s = s;
+        l->batch = calloc(1, sizeof *l->batch); /* NULL: one sendmsg per reply */
         l->next = *out;
         *out = l;
         uv_udp_init_ex(s->loop, &l->udp, (unsigned)ss.ss_family | UV_UDP_RECVMMSG);
