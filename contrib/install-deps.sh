@@ -8,7 +8,7 @@
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config
  libuv1-dev libjansson-dev libltdl-dev libsqlite3-dev libcunit1-dev
- libmsgpack-dev libhttp-parser-dev libcurl4-openssl-dev libssl-dev
+ libmsgpack-dev libhttp-parser-dev libcurl4-openssl-dev libssl-dev zlib1g-dev
  python3 python3-consul curl dnsutils knot-dnsutils valgrind git ca-certificates"
 for arg in "$@"; do
   case $arg in

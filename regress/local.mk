@@ -27,12 +27,15 @@ dist_regressscenarios_DATA += regress/scenarios/agent_cli.scn
 # (agent-svc.json is listed after dist_regressdata_DATA is defined)
 dist_regressscenarios_DATA += regress/scenarios/filter.scn
 dist_regressscenarios_DATA += regress/scenarios/agent_api.scn
+dist_regressscenarios_DATA += regress/scenarios/operator.scn
 regressdatadir = $(regressdir)/scenarios/data
 dist_regressdata_DATA = \
 	regress/scenarios/data/node-web.json regress/scenarios/data/valid.json \
 	regress/scenarios/data/invalid.json
 dist_regressdata_DATA += regress/scenarios/data/txn-129.json
 dist_regressdata_DATA += regress/scenarios/data/agent-svc.json
+dist_regressdata_DATA += regress/scenarios/data/snapshot-truncated.snap \
+	regress/scenarios/data/snapshot-badsum.snap
 regressexpecteddir = $(regressdir)/expected
 dist_regressexpected_DATA = \
 	regress/expected/kv.out regress/expected/catalog.out \
@@ -44,6 +47,7 @@ dist_regressexpected_DATA += regress/expected/agent_local.out regress/expected/a
 dist_regressexpected_DATA += regress/expected/agent_cli.out
 dist_regressexpected_DATA += regress/expected/filter.out
 dist_regressexpected_DATA += regress/expected/agent_api.out
+dist_regressexpected_DATA += regress/expected/operator.out
 
 # ---- temp install (PostgreSQL's tmp_install): `make check` installs the
 # whole tree under $(abs_top_builddir)/tmp_install before any test runs, so

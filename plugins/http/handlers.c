@@ -120,7 +120,7 @@ static void send_allow(tbh_conn_t *c, unsigned allow)
 
 /* token, dc and (for query routes) consistency/index/wait. Returns 0, or
  * -1 after answering 400. */
-static int common_opts(tbh_conn_t *c, unsigned flags)
+int tbh_common_opts(tbh_conn_t *c, unsigned flags)
 {
     tbh_exchange_t *x = &c->x;
     const tbh_request_t *r = &c->rp.req;
@@ -269,7 +269,7 @@ static void kv_handle(tbh_conn_t *c)
     tbh_server_t *s = c->srv;
     const tbh_request_t *r = &c->rp.req;
     const char *key = x->rest;
-    if (common_opts(c, x->route->flags) != 0)
+    if (tbh_common_opts(c, x->route->flags) != 0)
         return;
 
     if (r->method == HTTP_GET) {
@@ -461,7 +461,7 @@ static void call_handle(tbh_conn_t *c)
     tbh_exchange_t *x = &c->x;
     tbh_server_t *s = c->srv;
     const tbh_route_t *rt = x->route;
-    if (common_opts(c, rt->flags) != 0)
+    if (tbh_common_opts(c, rt->flags) != 0)
         return;
     if (rt->flags & TBH_R_BODY) {
         if (body_args(c, rt->flags) != 0)
@@ -601,6 +601,9 @@ void tbh_dispatch(tbh_conn_t *c)
         return;
     case TBH_EP_MONITOR:
         tbh_monitor_handle(c);
+        return;
+    case TBH_EP_OPERATOR:
+        tbh_operator_handle(c);
         return;
     }
 }

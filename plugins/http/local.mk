@@ -19,6 +19,7 @@ HTTP_SERVER_SOURCES += plugins/http/render_cache.c
 HTTP_SERVER_SOURCES += plugins/http/h_monitor.c
 HTTP_SERVER_SOURCES += plugins/http/drain.c
 HTTP_SERVER_SOURCES += plugins/http/h_agent.c
+HTTP_SERVER_SOURCES += plugins/http/h_operator.c
 
 TB_BUNDLED += http
 plugin_LTLIBRARIES += plugins/http/http.la

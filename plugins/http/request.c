@@ -120,6 +120,26 @@ static int is_kv_put(tbh_reqparser_t *rp)
     return pl >= 7 && memcmp(r->url.data + po, "/v1/kv/", 7) == 0;
 }
 
+/* PUT /v1/snapshot carries a whole store: its own, larger limit. */
+#define SNAPSHOT_MAX_BODY (256ULL * 1024 * 1024)
+
+static int is_snapshot_put(tbh_reqparser_t *rp)
+{
+    size_t po, pl, qo, ql;
+    const tbh_request_t *r = &rp->req;
+    if (r->method != HTTP_PUT || !r->url.data ||
+        tbh_url_split(r->url.data, r->url.len, 0, &po, &pl, &qo, &ql) != 0)
+        return 0;
+    return pl == 12 && memcmp(r->url.data + po, "/v1/snapshot", 12) == 0;
+}
+
+static uint64_t body_limit(tbh_reqparser_t *rp)
+{
+    if (rp->req.is_kv_put)
+        return rp->kv_max;
+    return rp->snapshot_put ? SNAPSHOT_MAX_BODY : rp->max_body;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     tbh_reqparser_t *rp = RP(p);
@@ -130,8 +150,9 @@ static int on_headers_complete(http_parser *p)
     r->http_major = p->http_major;
     r->http_minor = p->http_minor;
     r->is_kv_put = is_kv_put(rp);
+    rp->snapshot_put = is_snapshot_put(rp);
     rp->headers_done = 1;
-    uint64_t limit = r->is_kv_put ? rp->kv_max : rp->max_body;
+    uint64_t limit = body_limit(rp);
     /* content_length is ULLONG_MAX when the body length is not announced */
     if ((p->flags & F_CHUNKED) == 0 && p->content_length != ULLONG_MAX &&
         p->content_length > limit)
@@ -145,7 +166,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
     tbh_reqparser_t *rp = RP(p);
     tbh_request_t *r = &rp->req;
-    uint64_t limit = r->is_kv_put ? rp->kv_max : rp->max_body;
+    uint64_t limit = body_limit(rp);
     rp->body_seen = 1;
     if (len > limit || r->body.len > limit - len)
         return fail(rp, TBH_PERR_BODY, "request body too large");

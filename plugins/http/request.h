@@ -48,6 +48,7 @@ struct tbh_reqparser {
 
     int started;       /* the current request has begun */
     int headers_done;
+    int snapshot_put;  /* PUT /v1/snapshot: a larger body limit */
     int complete;      /* a whole request is ready; the parser is paused */
     int body_seen;     /* body bytes arrived since the caller last cleared it */
     tbh_perr_t error;

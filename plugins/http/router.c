@@ -362,6 +362,14 @@ static const tbh_route_t routes[] = {
 
     {"/v1/status/leader", TBH_M_GET, TBH_EP_CALL, "Status.Leader", NULL, NULL, 0},
     {"/v1/status/peers", TBH_M_GET, TBH_EP_CALL, "Status.Peers", NULL, NULL, 0},
+    {"/v1/operator/raft/configuration", TBH_M_GET, TBH_EP_CALL, "Operator.RaftGetConfiguration",
+     NULL, NULL, TBH_R_QUERY},
+    {"/v1/operator/raft/peer", TBH_M_DELETE, TBH_EP_OPERATOR, "Operator.RaftRemovePeer", NULL,
+     NULL, 0},
+    {"/v1/operator/raft/transfer-leader", TBH_M_POST | TBH_M_PUT, TBH_EP_OPERATOR,
+     "Operator.RaftTransferLeader", NULL, NULL, 0},
+    {"/v1/snapshot", TBH_M_GET | TBH_M_PUT, TBH_EP_OPERATOR, "Snapshot.Save", NULL, NULL,
+     TBH_R_QUERY},
 
     {"/v1/agent/self", TBH_M_GET, TBH_EP_CALL, "Agent.Self", NULL, NULL, 0},
     {"/v1/agent/members", TBH_M_GET, TBH_EP_CALL, "Agent.Members", NULL, NULL, TBH_R_WAN},

@@ -82,7 +82,8 @@ typedef enum tbh_ep {
     TBH_EP_KV = 1,    /* /v1/kv/<key> */
     TBH_EP_CALL = 2,  /* generic endpoint-layer call */
     TBH_EP_TXN = 3,   /* /v1/txn (h_txn.c) */
-    TBH_EP_MONITOR = 4 /* /v1/agent/monitor (h_monitor.c) */
+    TBH_EP_MONITOR = 4, /* /v1/agent/monitor (h_monitor.c) */
+    TBH_EP_OPERATOR = 5 /* raft peer changes and /v1/snapshot (h_operator.c) */
 } tbh_ep_t;
 
 /* Route flags */

@@ -170,4 +170,12 @@ void tbh_monitor_stop(tbh_conn_t *c);
 /* ---- h_txn.c ---- */
 void tbh_txn_handle(tbh_conn_t *c);
 
+/* ---- handlers.c ---- */
+/* token, dc and (for TBH_R_QUERY routes) consistency/index/wait into
+ * c->x.opts. 0, or -1 after answering 400. */
+int tbh_common_opts(tbh_conn_t *c, unsigned flags);
+
+/* ---- h_operator.c ---- */
+void tbh_operator_handle(tbh_conn_t *c);
+
 #endif

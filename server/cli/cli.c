@@ -29,8 +29,10 @@ static const command_t commands[] = {
     {"kv", tb__cmd_kv, 1, "Interact with the key-value store"},
     {"maint", tb__cmd_maint, 1, "Controls node or service maintenance mode"},
     {"members", tb__cmd_members, 1, "Lists the members of a Tribune cluster"},
+    {"operator", tb__cmd_operator, 1, "Provides cluster-level tools for Tribune operators"},
     {"reload", tb__cmd_reload, 1, "Triggers the agent to reload configuration files"},
     {"services", tb__cmd_services, 1, "Interact with services"},
+    {"snapshot", tb__cmd_snapshot, 1, "Saves, restores and inspects snapshots of server state"},
     {"validate", tb__cmd_validate, 0, "Validate config files/directories"},
     {"version", tb__cmd_version, 0, "Prints the Tribune version"},
 };

@@ -135,6 +135,9 @@ int tb__cmd_kv(int argc, char **argv);
 int tb__cmd_catalog(int argc, char **argv);
 int tb__cmd_members(int argc, char **argv);
 int tb__cmd_info(int argc, char **argv);
+/* operator.c, snapshot.c */
+int tb__cmd_operator(int argc, char **argv);
+int tb__cmd_snapshot(int argc, char **argv);
 /* local_cmd.c */
 int tb__cmd_maint(int argc, char **argv);
 int tb__cmd_reload(int argc, char **argv);

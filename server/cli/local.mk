@@ -12,6 +12,7 @@ libtbcli_a_SOURCES = \
 	server/cli/catalog.c \
 	server/cli/members.c
 libtbcli_a_SOURCES += server/cli/local_cmd.c
+libtbcli_a_SOURCES += server/cli/operator.c server/cli/snapshot.c
 
 # Unit tests of the parser and formatters; the commands themselves are
 # exercised end to end by the regress suite.
@@ -19,7 +20,7 @@ check_PROGRAMS += server/cli/tests/test_cli
 TESTS += server/cli/tests/test_cli
 server_cli_tests_test_cli_SOURCES = server/cli/tests/test_cli.c
 server_cli_tests_test_cli_CPPFLAGS = $(UNIT_CPPFLAGS)
-server_cli_tests_test_cli_LDADD = libtbcli.a libtbconfig.a $(JANSSON_LIBS) $(CURL_LIBS) \
-	$(UV_LIBS) $(CUNIT_LIBS)
+server_cli_tests_test_cli_LDADD = libtbcli.a libtbconfig.a libtbstate.a $(JANSSON_LIBS) \
+	$(CURL_LIBS) $(UV_LIBS) $(ZLIB_LIBS) $(OPENSSL_LIBS) $(CUNIT_LIBS)
 
 dist_man1_MANS = doc/tribune.1

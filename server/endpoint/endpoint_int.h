@@ -171,6 +171,14 @@ void tb__ep_cache_free(tb__endpoint_t *ep);
 void tb__m_agent_metrics(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c);
 void tb__m_agent_host(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c);
 
+/* operator.c: Operator.Raft* and Snapshot.Save/Restore (archive as base64
+ * "Archive" in args and result) */
+TB__AGENT_METHOD(tb__m_raft_configuration);
+TB__AGENT_METHOD(tb__m_raft_remove_peer);
+TB__AGENT_METHOD(tb__m_raft_transfer_leader);
+TB__AGENT_METHOD(tb__m_snapshot_save);
+TB__AGENT_METHOD(tb__m_snapshot_restore);
+
 /* txn.c: Txn.Apply */
 void tb__m_txn_apply(tb__endpoint_t *ep, const json_t *args, tb__ep_out_t *out, tb__buf_t *cmd);
 

@@ -13,6 +13,7 @@ libtbendpoint_a_SOURCES += server/endpoint/agent_methods.c
 libtbendpoint_a_SOURCES += server/endpoint/rpc_int.h server/endpoint/rpc_codec.c \
 	server/endpoint/rpc.c server/endpoint/forward.c
 libtbendpoint_a_SOURCES += server/endpoint/catalog_view.c
+libtbendpoint_a_SOURCES += server/endpoint/operator.c
 
 check_PROGRAMS += server/endpoint/tests/test_endpoint
 TESTS += server/endpoint/tests/test_endpoint

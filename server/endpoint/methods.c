@@ -18,6 +18,7 @@
 #include "agent/checks.h"
 #include "plugin/plugin.h"
 #include "endpoint/endpoint_int.h"
+#include "raft/node.h"
 
 #define STATE(ep) ((ep)->agent->state)
 #define CFG(ep) ((ep)->agent->config)
@@ -408,6 +409,11 @@ static char *server_addr(tb__endpoint_t *ep)
 static void m_leader(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c)
 {
     (void)a, (void)c;
+    if (ep->agent->raft) {
+        const char *l = tb__raftnode_leader_addr(ep->agent->raft);
+        out->json = json_string(l ? l : "");
+        return;
+    }
     char *s = ep->agent->state ? server_addr(ep) : NULL;
     out->json = json_string(s ? s : "");
     free(s);
@@ -416,6 +422,10 @@ static void m_leader(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb_
 static void m_peers(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c)
 {
     (void)a, (void)c;
+    if (ep->agent->raft) {
+        out->json = tb__raftnode_peers(ep->agent->raft);
+        return;
+    }
     out->json = json_array();
     if (ep->agent->state) {
         char *s = server_addr(ep);
@@ -597,6 +607,12 @@ static const tb__method_t methods[] = {
     {"Session.Renew", "session", 1, 0, m_session_renew, NULL},
     {"Status.Leader", NULL, 0, 0, m_leader, NULL},
     {"Status.Peers", NULL, 0, 0, m_peers, NULL},
+    /* operator.c */
+    {"Operator.RaftGetConfiguration", "operator", 1, 0, tb__m_raft_configuration, NULL},
+    {"Operator.RaftRemovePeer", "operator", 1, 1, tb__m_raft_remove_peer, NULL},
+    {"Operator.RaftTransferLeader", "operator", 1, 1, tb__m_raft_transfer_leader, NULL},
+    {"Snapshot.Save", "operator", 1, 0, tb__m_snapshot_save, NULL},
+    {"Snapshot.Restore", "operator", 1, 1, tb__m_snapshot_restore, NULL},
     {"Agent.Self", "agent", 0, 0, m_self, NULL},
     {"Agent.Members", "node", 0, 0, m_members, NULL},
     {"Agent.Services", "service", 0, 0, m_agent_services, NULL},

@@ -5,7 +5,8 @@ libtbstate_a_SOURCES = \
 	server/state/state.h server/state/watch.h server/state/state_int.h \
 	server/state/watch.c server/state/cmd.c server/state/state.c \
 	server/state/kv.c server/state/catalog.c server/state/session.c \
-	server/state/txn.c server/state/snapshot.c
+	server/state/txn.c server/state/snapshot.c \
+	server/state/archive.h server/state/archive.c
 
 # unit tests (CUnit)
 TB_STATE_TESTS = \

@@ -192,6 +192,20 @@ static void swap_in(tb__state_t *st, sqlite3 *db, uint64_t applied)
     tb__watch_notify_all(st->watches);
 }
 
+int tb__state_check(tb__state_t *st, const void *data, size_t len, uint64_t *index, char **err)
+{
+    if (err)
+        *err = NULL;
+    sqlite3 *db;
+    uint64_t applied = 0;
+    if (load_blob(st, data, len, &db, &applied, err))
+        return -1;
+    sqlite3_close(db);
+    if (index)
+        *index = applied;
+    return 0;
+}
+
 int tb__state_restore(tb__state_t *st, const void *data, size_t len, char **err)
 {
     if (err)

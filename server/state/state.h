@@ -117,6 +117,9 @@ int tb__state_serialize(tb__state_t *st, uint8_t **data, size_t *len);
  * On success every armed watch is marked; tb__watch_flush fires them, as
  * after tb__fsm_apply. */
 int tb__state_restore(tb__state_t *st, const void *data, size_t len, char **err);
+/* The same checks without restoring (refuse a bad blob before proposing a
+ * RESTORE); *index (may be NULL) = the blob's applied index. 0 or -1. */
+int tb__state_check(tb__state_t *st, const void *data, size_t len, uint64_t *index, char **err);
 
 /* ---------------------------------------------------------------- FSM */
 

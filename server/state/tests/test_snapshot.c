@@ -3,15 +3,18 @@
  * serialize/restore round trips (rows, indexes, sessions, later applies),
  * damaged or foreign blobs refused without changing anything, watches
  * woken by a restore, and the RESTORE command (encoding, index rules,
- * deterministic refusal of a bad blob).
+ * deterministic refusal of a bad blob), and the snapshot archive (build,
+ * read, every kind of damage named).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sqlite3.h>
+#include <zlib.h>
 
 #include "helpers.h"
+#include "state/archive.h"
 #include "state/state_int.h"
 
 static void fill(tb__state_t *st)
@@ -260,6 +263,90 @@ static void test_restore_command(void)
     tb__watch_reg_free(reg);
 }
 
+static void expect_archive_refused(const void *data, size_t len, const char *want)
+{
+    uint8_t *state = (uint8_t *)"x";
+    tb__snap_meta_t m;
+    char *err = NULL;
+    CU_ASSERT_EQUAL(tb__snap_archive_read(data, len, &state, NULL, &m, &err), -1);
+    CU_ASSERT_PTR_NULL(state);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(err);
+    if (!strstr(err, want))
+        fprintf(stderr, "\nerror \"%s\" lacks \"%s\"\n", err, want);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, want));
+    free(err);
+}
+
+/* Inflate the archive, flip one byte of the tar stream, gzip it again. */
+static void expect_archive_refused_at(const tb__buf_t *ar, size_t at, const char *want)
+{
+    size_t cap = 64 * 1024 * 1024;
+    uint8_t *tar = malloc(cap);
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    CU_ASSERT_EQUAL_FATAL(inflateInit2(&z, 16 + MAX_WBITS), Z_OK);
+    z.next_in = ar->data;
+    z.avail_in = (uInt)ar->len;
+    z.next_out = tar;
+    z.avail_out = (uInt)cap;
+    CU_ASSERT_EQUAL_FATAL(inflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t tlen = z.total_out;
+    inflateEnd(&z);
+    tar[at] ^= 0x40;
+    uint8_t *gz = malloc(tlen + 1024);
+    memset(&z, 0, sizeof(z));
+    CU_ASSERT_EQUAL_FATAL(deflateInit2(&z, 1, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
+                          Z_OK);
+    z.next_in = tar;
+    z.avail_in = (uInt)tlen;
+    z.next_out = gz;
+    z.avail_out = (uInt)(tlen + 1024);
+    CU_ASSERT_EQUAL_FATAL(deflate(&z, Z_FINISH), Z_STREAM_END);
+    expect_archive_refused(gz, z.total_out, want);
+    deflateEnd(&z);
+    free(gz);
+    free(tar);
+}
+
+static void test_archive(void)
+{
+    size_t len;
+    uint8_t *blob = filled_blob(&len);
+    tb__buf_t ar;
+    CU_ASSERT_EQUAL_FATAL(
+        tb__snap_archive_build(blob, len, 42, 3, 1700000000123LL, &ar.data, &ar.len), 0);
+    CU_ASSERT(ar.len < len); /* gzip'd */
+    uint8_t *state = NULL;
+    size_t slen = 0;
+    tb__snap_meta_t m;
+    char *err = NULL;
+    CU_ASSERT_EQUAL_FATAL(tb__snap_archive_read(ar.data, ar.len, &state, &slen, &m, &err), 0);
+    CU_ASSERT_EQUAL(slen, len);
+    CU_ASSERT(memcmp(state, blob, len) == 0);
+    CU_ASSERT_EQUAL(m.index, 42);
+    CU_ASSERT_EQUAL(m.term, 3);
+    CU_ASSERT_EQUAL(m.size, len);
+    CU_ASSERT_EQUAL(m.version, TB__SNAP_VERSION);
+    CU_ASSERT_STRING_EQUAL(m.id, "3-42-1700000000123");
+    free(state);
+
+    expect_archive_refused(NULL, 0, "empty");
+    expect_archive_refused("plain text, not an archive", 26, "not gzip");
+    expect_archive_refused(ar.data, ar.len / 2, "truncated");
+    uint8_t *bad = malloc(ar.len);
+    memcpy(bad, ar.data, ar.len);
+    memset(bad + ar.len / 2, 0xee, 16);
+    expect_archive_refused(bad, ar.len, "damaged gzip stream");
+    free(bad);
+
+    /* inside a valid gzip stream: a state.bin byte (after meta.json's
+     * header + one data block + state.bin's header), then a tar header byte */
+    expect_archive_refused_at(&ar, 3 * 512 + 100, "state.bin does not match its SHA-256");
+    expect_archive_refused_at(&ar, 10, "bad tar header checksum at offset 0");
+    tb__buf_free(&ar);
+    free(blob);
+}
+
 int main(void)
 {
     static const CU_TestInfo tests[] = {
@@ -267,6 +354,7 @@ int main(void)
         {"damaged or foreign blobs refused", test_damaged_refused},
         {"restore wakes every watch", test_restore_wakes_watches},
         {"RESTORE command", test_restore_command},
+        {"snapshot archive", test_archive},
         CU_TEST_INFO_NULL,
     };
     return th_run("snapshot", tests);

@@ -1,0 +1,207 @@
+/*
+ * operator.c - the endpoint methods behind Consul's operator surface:
+ * Operator.RaftGetConfiguration, Operator.RaftRemovePeer,
+ * Operator.RaftTransferLeader, Snapshot.Save and Snapshot.Restore.
+ *
+ * On a Raft server they ask the node (server/raft/node.h); a -dev agent
+ * (a->raft == NULL) answers as the one-server cluster it is: itself as the
+ * leader and only voter at its advertise address and server port.
+ *
+ * Snapshots travel through the generic JSON call as base64 ("Archive"), so
+ * every surface and the forwarding RPC carry them unchanged; the archive
+ * (server/state/archive.h) is built and checked here, in the core, and a
+ * restore is a RESTORE command: replicated through Raft like any write,
+ * applied directly on -dev. A damaged archive or blob is refused before
+ * anything is proposed.
+ */
+#include "tb_autoconf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "agent/agent.h"
+#include "config/tb_config.h"
+#include "endpoint/endpoint_int.h"
+#include "raft/node.h"
+#include "state/archive.h"
+
+#define CFG(ep) ((ep)->agent->config)
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* "ip:port" of this agent's server port. */
+static void self_addr(tb__endpoint_t *ep, char *buf, size_t n)
+{
+    const tb__config_t *cfg = CFG(ep);
+    snprintf(buf, n, "%s:%d", cfg->advertise_addr ? cfg->advertise_addr : "127.0.0.1",
+             cfg->port_server);
+}
+
+/* ------------------------------------------------------------ configuration */
+
+static json_t *dev_configuration(tb__endpoint_t *ep)
+{
+    const tb__config_t *cfg = CFG(ep);
+    char addr[300];
+    self_addr(ep, addr, sizeof addr);
+    return json_pack("{s:[{s:s,s:s,s:s,s:b,s:s,s:b}],s:i}", "Servers", "ID",
+                     cfg->node_id ? cfg->node_id : "", "Node", cfg->node_name, "Address", addr,
+                     "Leader", 1, "ProtocolVersion", "3", "Voter", 1, "Index", 1);
+}
+
+void tb__m_raft_configuration(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out,
+                              tb__buf_t *c)
+{
+    (void)a, (void)c;
+    tb__raftnode_t *n = ep->agent->raft;
+    out->json = n ? tb__raftnode_configuration(n) : dev_configuration(ep);
+    if (!out->json) tb__ep_fail(out, TB_INTERNAL, "cannot read the Raft configuration");
+}
+
+/* ------------------------------------------------------------ peer changes */
+
+/* The node's completion. The call answered when the node accepted the
+ * change (the endpoint has no parked-call path for non-apply methods yet):
+ * the outcome is logged, and the CLI confirms it in the configuration. */
+static void peer_done(void *arg, tb_status_t status, const char *error)
+{
+    tb__agent_t *ag = arg;
+    if (status == TB_OK)
+        tb__log(&ag->log, TB_LOG_INFO, "raft", "operator: Raft configuration change committed");
+    else
+        tb__log(&ag->log, TB_LOG_ERROR, "raft", "operator: Raft configuration change failed: %s",
+                error && *error ? error : "unknown error");
+}
+
+/* A node call that refused at once (not the leader, unknown server...). */
+static void node_refused(tb__ep_out_t *out, tb_status_t st, const char *what)
+{
+    if (st == TB_NO_LEADER)
+        tb__ep_fail(out, TB_NO_LEADER, "No cluster leader");
+    else
+        tb__ep_fail(out, st, "%s", what);
+}
+
+void tb__m_raft_remove_peer(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c)
+{
+    (void)c;
+    const char *id = tb__jstr(a, "ID"), *addr = tb__jstr(a, "Address");
+    if (id && !*id) id = NULL;
+    if (addr && !*addr) addr = NULL;
+    if ((id != NULL) == (addr != NULL)) {
+        tb__ep_fail(out, TB_BAD_REQUEST, "Must specify either ?id with the server's ID or "
+                                         "?address with IP:port of peer to remove");
+        return;
+    }
+    tb__raftnode_t *n = ep->agent->raft;
+    if (!n) {
+        const tb__config_t *cfg = CFG(ep);
+        char self[300];
+        self_addr(ep, self, sizeof self);
+        if ((id && cfg->node_id && strcmp(id, cfg->node_id) == 0) ||
+            (addr && strcmp(addr, self) == 0))
+            tb__ep_fail(out, TB_BAD_REQUEST,
+                        "cannot remove the only server of a single-server (dev) cluster");
+        else
+            tb__ep_fail(out, TB_BAD_REQUEST, "%s %s was not found in the Raft configuration",
+                        id ? "id" : "address", id ? id : addr);
+        return;
+    }
+    tb_status_t st = tb__raftnode_remove_peer(n, id, addr, peer_done, ep->agent);
+    if (st != TB_OK)
+        node_refused(out, st, "cannot remove that server");
+    else
+        out->json = json_true();
+}
+
+void tb__m_raft_transfer_leader(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out,
+                                tb__buf_t *c)
+{
+    (void)c;
+    const char *id = tb__jstr(a, "ID");
+    if (id && !*id) id = NULL;
+    tb__raftnode_t *n = ep->agent->raft;
+    if (!n) {
+        tb__ep_fail(out, TB_BAD_REQUEST,
+                    "cannot find a peer to transfer leadership to: this is a single-server "
+                    "(dev) cluster");
+        return;
+    }
+    tb_status_t st = tb__raftnode_transfer_leader(n, id, peer_done, ep->agent);
+    if (st != TB_OK)
+        node_refused(out, st, "cannot transfer leadership");
+    else
+        out->json = json_true();
+}
+
+/* ------------------------------------------------------------ snapshots */
+
+void tb__m_snapshot_save(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c)
+{
+    (void)a, (void)c;
+    tb__agent_t *ag = ep->agent;
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    if (tb__state_serialize(ag->state, &blob, &len) != 0) {
+        tb__ep_fail(out, TB_INTERNAL, "cannot serialize the state store");
+        return;
+    }
+    uint64_t index = tb__state_last_index(ag->state);
+    if (ag->raft && tb__raftnode_applied_index(ag->raft) > index)
+        index = tb__raftnode_applied_index(ag->raft);
+    uint8_t *ar = NULL;
+    size_t arlen = 0;
+    /* the term is not exposed by the node: Consul's tools only print it */
+    int rc = tb__snap_archive_build(blob, len, index, 1, wall_ms(), &ar, &arlen);
+    free(blob);
+    char *b64 = rc == 0 ? tb__base64_encode(ar, arlen) : NULL;
+    free(ar);
+    if (!b64) {
+        tb__ep_fail(out, TB_INTERNAL, "cannot build the snapshot archive");
+        return;
+    }
+    out->json = json_pack("{s:s,s:I}", "Archive", b64, "Index", (json_int_t)index);
+    free(b64);
+    out->index = index ? index : 1;
+}
+
+void tb__m_snapshot_restore(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out,
+                            tb__buf_t *cmd)
+{
+    const char *b64 = tb__jstr(a, "Archive");
+    if (!b64 || !*b64) {
+        tb__ep_fail(out, TB_BAD_REQUEST, "Missing snapshot archive in the request body");
+        return;
+    }
+    void *raw = NULL;
+    size_t rawlen = 0;
+    if (tb__base64_decode(b64, strlen(b64), &raw, &rawlen) != 0) {
+        tb__ep_fail(out, TB_BAD_REQUEST, "snapshot archive: invalid base64");
+        return;
+    }
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    tb__snap_meta_t meta;
+    char *err = NULL;
+    int rc = tb__snap_archive_read(raw, rawlen, &blob, &len, &meta, &err);
+    free(raw);
+    if (rc == 0 && tb__state_check(ep->agent->state, blob, len, NULL, &err) != 0) rc = -1;
+    if (rc != 0) {
+        tb__ep_fail(out, TB_BAD_REQUEST, "%s", err ? err : "invalid snapshot archive");
+        free(err);
+        free(blob);
+        return;
+    }
+    if (tb__cmd_encode_restore(blob, len, wall_ms(), cmd) != 0)
+        tb__ep_fail(out, TB_INTERNAL, "cannot encode the restore command");
+    else
+        out->json = json_true();
+    free(blob);
+}
