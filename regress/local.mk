@@ -100,3 +100,7 @@ EXTRA_DIST += regress/tb_regress.in regress/run-regress.sh \
 	contrib/install-deps.sh contrib/ci/check.sh contrib/ci/test-summary.py \
 	contrib/ci/sanitize.sh contrib/ci/valgrind.sh contrib/bench/kv-dev.sh \
 	contrib/bench/README.md
+# Raft fault tests (regress/cluster, ports 19340-19345; in TESTS once the Raft
+# node is in main) and the cluster benchmark against a 3-member etcd
+EXTRA_DIST += regress/cluster/faults.py regress/cluster/run-cluster-tests.sh \
+	contrib/bench/kv-cluster.sh
