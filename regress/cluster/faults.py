@@ -13,6 +13,8 @@ and checks, through the HTTP API only:
   - a stopped minority: writes go on;
   - a stopped majority: writes fail with a clear error; a transaction is
     all-or-nothing on every server afterwards;
+  - a snapshot saved through a follower and restored through another puts
+    every server back at its data; a damaged archive is refused;
   - a server that leaves gracefully is removed from the configuration.
 
 Not in `make check` yet: it needs the Raft node (server/raft/node.c) in
@@ -358,6 +360,33 @@ def majority_down(c, stopped):
         % ("fully applied" if t else "absent"))
 
 
+def snapshot_roundtrip(c):
+    """Save through a follower, write, restore through another: every
+    server is back at the snapshot's data."""
+    leader = c.wait_leader()
+    f = [a for a in c.live() if a is not leader]
+    base = write_n(f[0], "snap", 20)
+    st, body = f[0].http("GET", "/v1/snapshot")
+    if st != 200:
+        raise Failed("GET /v1/snapshot via %s: %s %s" % (f[0].name, st, body[:200]))
+    url = "http://%s:%d/v1/snapshot" % (f[0].ip, PORTS["http"])
+    with urllib.request.urlopen(url, timeout=10 * MULT) as r:
+        archive = r.read()
+    write_n(leader, "snap/later", 5)
+    st, body = f[-1].http("PUT", "/v1/snapshot", archive, timeout=15)
+    if st != 200:
+        raise Failed("PUT /v1/snapshot via %s: %s %s" % (f[-1].name, st, body[:200]))
+    check_everywhere(c.live(), "snap", base)
+    for a in c.live():
+        wait_for("%s without the writes made after the snapshot" % a.name,
+                 lambda a=a: not any(k.startswith("snap/later") for k in a.kv_local("snap")), 10)
+    st, body = f[0].http("PUT", "/v1/snapshot", archive[: len(archive) // 2])
+    if st != 400:
+        raise Failed("a truncated archive was not refused: %s %s" % (st, body[:200]))
+    log("snapshot saved via %s, restored via %s on every server; a damaged one refused (%s)"
+        % (f[0].name, f[-1].name, body.strip()))
+
+
 def graceful_leave(c):
     leader = c.wait_leader()
     f = [a for a in c.live() if a is not leader][0]
@@ -391,6 +420,7 @@ def run(n, tribune, plugin_dir):
         stopped = minority_down(c, (n - 1) // 2)
         majority_down(c, stopped)
         if n == 3:
+            snapshot_roundtrip(c)
             graceful_leave(c)
         ok = True
     except Failed as e:

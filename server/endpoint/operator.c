@@ -115,7 +115,10 @@ void tb__m_raft_remove_peer(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *o
         return;
     }
     tb_status_t st = tb__raftnode_remove_peer(n, id, addr, peer_done, ep->agent);
-    if (st != TB_OK)
+    if (st == TB_NOT_FOUND || st == TB_BAD_REQUEST)
+        tb__ep_fail(out, TB_BAD_REQUEST, "%s %s was not found in the Raft configuration",
+                    id ? "id" : "address", id ? id : addr);
+    else if (st != TB_OK)
         node_refused(out, st, "cannot remove that server");
     else
         out->json = json_true();
