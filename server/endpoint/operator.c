@@ -175,6 +175,23 @@ void tb__m_snapshot_save(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out,
     out->index = index ? index : 1;
 }
 
+/* The restored store's sessions replace the TTL timers of the old one (the
+ * restore is applied right after this method, or committed by Raft: a
+ * leader that loses it meanwhile hands TTL duty to the next leader). */
+static void rearm_ttls(tb__endpoint_t *ep, const json_t *ttls)
+{
+    while (ep->nttls) tb__ep_ttl_drop(ep, ep->ttls[0].id);
+    size_t i;
+    json_t *t;
+    json_array_foreach(ttls, i, t) {
+        const char *id = json_string_value(json_object_get(t, "ID"));
+        const char *ttl = json_string_value(json_object_get(t, "TTL"));
+        uint64_t ns;
+        if (id && ttl && tb__parse_duration(ttl, &ns) == 0 && ns)
+            tb__ep_ttl_set(ep, id, ns / 1000000ULL);
+    }
+}
+
 void tb__m_snapshot_restore(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out,
                             tb__buf_t *cmd)
 {
@@ -195,16 +212,26 @@ void tb__m_snapshot_restore(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *o
     char *err = NULL;
     int rc = tb__snap_archive_read(raw, rawlen, &blob, &len, &meta, &err);
     free(raw);
-    if (rc == 0 && tb__state_check(ep->agent->state, blob, len, NULL, &err) != 0) rc = -1;
+    /* the blob's own checks, in a scratch store that also yields the
+     * session TTLs to re-arm */
+    tb__state_t *scratch = NULL;
+    if (rc == 0 && (tb__state_open(&scratch, NULL, &err) != 0 ||
+                    tb__state_restore(scratch, blob, len, &err) != 0))
+        rc = -1;
+    json_t *ttls = rc == 0 ? tb__state_session_ttls(scratch) : NULL;
+    tb__state_close(scratch);
     if (rc != 0) {
         tb__ep_fail(out, TB_BAD_REQUEST, "%s", err ? err : "invalid snapshot archive");
         free(err);
         free(blob);
         return;
     }
-    if (tb__cmd_encode_restore(blob, len, wall_ms(), cmd) != 0)
+    if (tb__cmd_encode_restore(blob, len, wall_ms(), cmd) != 0) {
         tb__ep_fail(out, TB_INTERNAL, "cannot encode the restore command");
-    else
+    } else {
         out->json = json_true();
+        rearm_ttls(ep, ttls);
+    }
+    json_decref(ttls);
     free(blob);
 }
