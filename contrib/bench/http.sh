@@ -5,9 +5,11 @@
 #   GET /v1/health/service/web?passing   (5 passing instances)
 #   GET /v1/kv/bench/key                 (one small key)
 # with 1 and 64 keep-alive connections; prints req/s, p99 and the ratio
-# Tribune/nginx (goal: at least 0.5).
+# Tribune/nginx (goal: at least 0.5). --tls: both over HTTPS instead
+# (Tribune's ports.https, nginx `listen ... ssl`, one throwaway RSA-2048
+# certificate made with openssl, TLS 1.3 as wrk negotiates it).
 #
-#   contrib/bench/http.sh [--tribune PATH] [--plugin-dir DIR] [--duration S]
+#   contrib/bench/http.sh [--tribune PATH] [--plugin-dir DIR] [--duration S] [--tls]
 #
 # Needs the Debian packages wrk, nginx-light (or nginx) and util-linux
 # (taskset). Ports 19420-19429. Every process it starts is stopped by PID.
@@ -15,12 +17,14 @@ set -euo pipefail
 TRIBUNE=${TRIBUNE:-$(command -v tribune || true)}
 PLUGIN_DIR=${PLUGIN_DIR:-}
 DURATION=${DURATION:-10}
+TLS=0
 while [ $# -gt 0 ]; do
   case $1 in
     --tribune) TRIBUNE=$2; shift 2 ;;
     --plugin-dir) PLUGIN_DIR=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --tls) TLS=1; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "http.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -42,8 +46,18 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-TP=19420 NP=19421
+TP=19420 NP=19421 TSP=19423
 echo '{"log_level":"warn","limits":{"http_max_conns_per_client":100000}}' > "$WORK/t.json"
+SCHEME=http NG_SSL= NG_CERT=
+if [ "$TLS" = 1 ]; then
+  NG_SSL=" ssl" NG_CERT="ssl_certificate $WORK/cert.pem; ssl_certificate_key $WORK/key.pem;"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
+    -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+  chmod 644 "$WORK/key.pem"
+  printf '{"log_level":"warn","limits":{"http_max_conns_per_client":100000},"ports":{"https":%s},"cert_file":"%s","key_file":"%s"}\n' \
+    $TSP "$WORK/cert.pem" "$WORK/key.pem" > "$WORK/t.json"
+  SCHEME=https
+fi
 pdir=(); [ -n "$PLUGIN_DIR" ] && pdir=(-plugin-dir "$PLUGIN_DIR")
 taskset -c $SRV_CPU "$TRIBUNE" agent -dev -node bench -http-port $TP -dns-port 19422 \
   "${pdir[@]}" -config-file "$WORK/t.json" > "$WORK/agent.log" 2>&1 &
@@ -72,7 +86,8 @@ http {
   client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx;
   fastcgi_temp_path $WORK/nginx; uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
   server {
-    listen 127.0.0.1:$NP;
+    listen 127.0.0.1:$NP$NG_SSL;
+    $NG_CERT
     location = /v1/health/service/web { default_type application/json; alias $WORK/health.json; }
     location = /v1/kv/bench/key { default_type application/json; alias $WORK/kv.json; }
   }
@@ -81,8 +96,10 @@ CONF
 taskset -c $SRV_CPU "$NGINX" -c "$WORK/nginx.conf" -p "$WORK/nginx" -e "$WORK/nginx/error.log" \
   > "$WORK/nginx/out.log" 2>&1 &
 NPID=$!; PIDS+=($NPID)
-for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$NP/v1/kv/bench/key" && break; sleep 0.1; done
-cmp -s <(curl -s "http://127.0.0.1:$NP/v1/health/service/web?passing") "$WORK/health.json" ||
+TURL=http://127.0.0.1:$TP NURL=http://127.0.0.1:$NP
+[ "$TLS" = 1 ] && TURL=https://127.0.0.1:$TSP NURL=https://127.0.0.1:$NP
+for _ in $(seq 100); do curl -skf -o /dev/null "$NURL/v1/kv/bench/key" && break; sleep 0.1; done
+cmp -s <(curl -sk "$NURL/v1/health/service/web?passing") "$WORK/health.json" ||
   { echo "http.sh: nginx does not serve the same bytes" >&2; exit 1; }
 
 run() { # url conns -> "rps p99"
@@ -93,13 +110,15 @@ run() { # url conns -> "rps p99"
   p99=$(echo "$out" | awk '$1=="99%"{print $2}')
   echo "$rps $p99"
 }
-printf '# health body %s bytes, kv body %s bytes, %ss per run\n' \
+cmp -s <(curl -sk "$TURL/v1/health/service/web?passing") "$WORK/health.json" ||
+  { echo "http.sh: tribune does not serve the same bytes over $SCHEME" >&2; exit 1; }
+printf '# %s, health body %s bytes, kv body %s bytes, %ss per run\n' "$SCHEME" \
   "$(wc -c < "$WORK/health.json")" "$(wc -c < "$WORK/kv.json")" "$DURATION"
 printf '%-40s %6s %12s %10s %12s %10s %8s\n' path conns tribune_rps t_p99 nginx_rps n_p99 ratio
 for path in "/v1/health/service/web?passing" "/v1/kv/bench/key"; do
   for c in 1 64; do
-    read -r trps tp99 < <(run "http://127.0.0.1:$TP$path" $c)
-    read -r nrps np99 < <(run "http://127.0.0.1:$NP$path" $c)
+    read -r trps tp99 < <(run "$TURL$path" $c)
+    read -r nrps np99 < <(run "$NURL$path" $c)
     printf '%-40s %6s %12s %10s %12s %10s %8s\n' "$path" "$c" "$trps" "$tp99" "$nrps" "$np99" \
       "$(awk -v a="$trps" -v b="$nrps" 'BEGIN{printf "%.2f", b ? a/b : 0}')"
   done

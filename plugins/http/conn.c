@@ -4,6 +4,9 @@
  * one request at a time (pipelined requests wait in `pending` and are
  * answered in order), write responses, keep-alive, timeouts, and closing
  * that cancels the in-flight endpoint call. See server.h for ownership.
+ * Connections of the ports.https listener put tls.c between the stream and
+ * everything here: reads are decrypted into `pending`, writes go through
+ * tbh_conn_write.
  */
 #include "server.h"
 
@@ -67,6 +70,7 @@ static void conn_free(tbh_conn_t *c)
     tbh_reqparser_free(&c->rp);
     tbh_buf_free(&c->pending);
     tbh_buf_free(&c->hdrs);
+    tbh_tls_free(c->tls);
     if (c->client)
         client_release(s, c->client);
     if (c->prev)
@@ -157,11 +161,30 @@ static size_t pending_len(const tbh_conn_t *c)
     return c->pending.len - c->pending_off;
 }
 
+/* HTTPS: decrypt into pending. Plain HTTP, garbage or a refused client
+ * certificate end the connection here (Go's server closes too). */
+static int tls_input(tbh_conn_t *c, const char *data, size_t len)
+{
+    const char *why;
+    int rc = tbh_tls_read(c, data, len, &why);
+    if (rc < 0) {
+        tbh_server_t *s = c->srv;
+        if (s->api->log_enabled(s->self, TB_LOG_DEBUG))
+            s->api->log(s->self, TB_LOG_DEBUG, "TLS from %s failed: %s", c->peer,
+                        why ? why : "error");
+        return -1;
+    }
+    if (rc == 1 && c->state == TBH_CS_IDLE)
+        arm(c, c->srv->idle_timeout_ms); /* handshake done: keep-alive rules from now */
+    return 0;
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     tbh_conn_t *c = st->data;
     if (nread > 0 && c->state != TBH_CS_LINGER && c->state != TBH_CS_CLOSING) {
-        if (tbh_buf_add(&c->pending, buf->base, (size_t)nread) != 0) {
+        if (c->tls ? tls_input(c, buf->base, (size_t)nread) != 0
+                   : tbh_buf_add(&c->pending, buf->base, (size_t)nread) != 0) {
             free(buf->base);
             tbh_conn_close(c);
             return;
@@ -207,7 +230,8 @@ static void on_headers(tbh_reqparser_t *rp, void *arg)
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
         /* small and the socket is idle: try_write needs no request object */
-        if (uv_try_write(&c->h.stream, &b, 1) != (int)b.len)
+        if (c->tls ? tbh_tls_write(c, NULL, &b, 1, NULL) != 0
+                   : uv_try_write(&c->h.stream, &b, 1) != (int)b.len)
             c->close_after = 1; /* cannot continue cleanly: the client will retry */
     }
 }
@@ -350,6 +374,8 @@ static void conn_linger(tbh_conn_t *c)
     c->state = TBH_CS_LINGER;
     c->pending.len = c->pending_off = 0;
     c->shutdown_req.data = c;
+    if (c->tls && !c->peer_eof)
+        tbh_tls_close_notify(c);
     if (c->peer_eof || uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) != 0) {
         tbh_conn_close(c);
         return;
@@ -485,12 +511,20 @@ void tbh_send(tbh_conn_t *c, int code, const char *ctype, tbh_buf_t *body)
         tbh_buf_free(body);
     }
     c->state = TBH_CS_WRITING;
-    if (uv_write(&w->req, &c->h.stream, bufs, nbufs, on_write) != 0) {
+    if (tbh_conn_write(c, &w->req, bufs, nbufs, on_write) != 0) {
         free(w->head);
         free(w->body);
         free(w);
         tbh_conn_close(c);
     }
+}
+
+int tbh_conn_write(tbh_conn_t *c, uv_write_t *req, const uv_buf_t *bufs, unsigned n,
+                   uv_write_cb cb)
+{
+    if (c->tls)
+        return tbh_tls_write(c, req, bufs, n, cb);
+    return uv_write(req, &c->h.stream, bufs, n, cb);
 }
 
 void tbh_send_text(tbh_conn_t *c, int code, const char *text)
@@ -565,6 +599,13 @@ static void on_connection(uv_stream_t *server, int status)
         uv_tcp_nodelay(&c->h.tcp, 1);
     char ip[64];
     peer_name(c, l->is_unix, ip, sizeof(ip));
+    if (l->is_tls) {
+        c->tls = s->tls_ctx ? tbh_tls_new(s->tls_ctx) : NULL;
+        if (!c->tls) {
+            tbh_conn_close(c);
+            return;
+        }
+    }
     if (ip[0]) {
         tbh_client_t *cl = client_get(s, ip);
         if (!cl) {
@@ -574,6 +615,10 @@ static void on_connection(uv_stream_t *server, int status)
         if (s->cfg.max_conns_per_client && cl->conns >= s->cfg.max_conns_per_client) {
             /* Consul's connlimit answer; this connection is not counted
              * (cl->conns >= 1 here, so the entry stays owned by the others) */
+            if (c->tls) { /* no handshake to answer over: just close */
+                tbh_conn_close(c);
+                return;
+            }
             c->rp.req.keep_alive = 0;
             c->rp.req.method = HTTP_GET;
             c->state = TBH_CS_HANDLING;
@@ -586,7 +631,8 @@ static void on_connection(uv_stream_t *server, int status)
         c->client = cl;
     }
     c->state = TBH_CS_IDLE;
-    arm(c, s->idle_timeout_ms);
+    /* HTTPS: limits.https_handshake_timeout until the handshake is done */
+    arm(c, c->tls ? tbh_tls_handshake_ms(s->tls_ctx) : s->idle_timeout_ms);
     read_start(c);
     if (!c->reading)
         tbh_conn_close(c);
@@ -676,21 +722,21 @@ static int listen_one(tbh_server_t *s, const char *addr, int port, tbh_listener_
     return rc;
 }
 
-int tbh_listen(tbh_server_t *s, const tbh_settings_t *cfg, tbh_listener_t **out, char **err)
+/* Bind addrs[0..n) on port, appending to *tail. 0, or -1 with *err. */
+static int listen_set(tbh_server_t *s, char *const *addrs, size_t n, int port, int tls,
+                      tbh_listener_t ***tail, char **err)
 {
-    tbh_listener_t *list = NULL, **tail = &list;
-    *out = NULL;
-    for (size_t i = 0; i < cfg->naddrs; i++) {
+    for (size_t i = 0; i < n; i++) {
         tbh_listener_t *l = calloc(1, sizeof(*l));
         if (!l) {
-            tbh_listeners_close(list);
             *err = strdup("http: out of memory");
             return -1;
         }
         l->srv = s;
         l->h.handle.data = l;
+        l->is_tls = tls;
         size_t before = s->open_handles;
-        int rc = listen_one(s, cfg->addrs[i], cfg->port, l);
+        int rc = listen_one(s, addrs[i], port, l);
         if (rc != 0) {
             tbh_buf_t b = TBH_BUF_INIT;
             tbh_buf_printf(&b, "http: cannot listen on %s: %s", l->name, uv_strerror(rc));
@@ -699,14 +745,27 @@ int tbh_listen(tbh_server_t *s, const tbh_settings_t *cfg, tbh_listener_t **out,
                 uv_close(&l->h.handle, on_listener_closed); /* frees l */
             else
                 free(l);
-            tbh_listeners_close(list);
             return -1;
         }
-        *tail = l;
-        tail = &l->next;
+        **tail = l;
+        *tail = &l->next;
+    }
+    return 0;
+}
+
+int tbh_listen(tbh_server_t *s, const tbh_settings_t *cfg, tbh_listener_t **out, char **err)
+{
+    tbh_listener_t *list = NULL, **tail = &list;
+    *out = NULL;
+    if ((cfg->port >= 0 && listen_set(s, cfg->addrs, cfg->naddrs, cfg->port, 0, &tail, err)) ||
+        (cfg->https_port >= 0 &&
+         listen_set(s, cfg->https_addrs, cfg->nhttps_addrs, cfg->https_port, 1, &tail, err))) {
+        tbh_listeners_close(list);
+        return -1;
     }
     for (tbh_listener_t *l = list; l; l = l->next)
-        s->api->log(s->self, TB_LOG_INFO, "listening on %s", l->name);
+        s->api->log(s->self, TB_LOG_INFO, "listening on %s%s", l->name,
+                    l->is_tls ? " (https)" : "");
     *out = list;
     return 0;
 }

@@ -1,8 +1,10 @@
 /*
  * h_monitor.c - GET /v1/agent/monitor: the agent's log lines streamed as
  * a chunked text/plain response until the client goes away (Consul's
- * `consul monitor`). ?loglevel= picks the minimum level (default info;
- * lines below the agent's own -log-level are never produced).
+ * `consul monitor`). ?loglevel= picks the minimum level (default info),
+ * also below the agent's own -log-level: the core builds those lines only
+ * while someone watches them. ?logjson streams Consul's JSON lines
+ * ({"@level","@message","@module","@timestamp"}) whatever -log-json says.
  *
  * The connection stays in HANDLING for the whole stream; each line is one
  * chunk written directly. A client that reads too slowly loses lines
@@ -41,7 +43,7 @@ static int write_raw(tbh_conn_t *c, char *data, size_t len)
     }
     w->data = data;
     uv_buf_t b = uv_buf_init(data, (unsigned)len);
-    if (uv_write(&w->req, &c->h.stream, &b, 1, on_mwrite) != 0) {
+    if (tbh_conn_write(c, &w->req, &b, 1, on_mwrite) != 0) {
         free(data);
         free(w);
         return -1;
@@ -102,7 +104,9 @@ void tbh_monitor_handle(tbh_conn_t *c)
         tbh_send_text(c, 500, "this agent cannot stream its logs");
         return;
     }
-    x->monitor = s->api->log_watch(s->self, level, on_line, c);
+    int json = tbh_query_has(&x->query, "logjson");
+    x->monitor = s->api->log_watch(
+        s->self, (tb_log_level_t)((int)level | (json ? TB_LOG_WATCH_JSON : 0)), on_line, c);
     if (!x->monitor) {
         tbh_send_text(c, 500, "out of memory");
         return;

@@ -1,7 +1,7 @@
 /*
  * http.c - entry point of the bundled `http` plugin: Consul's HTTP API
  * (/v1/kv, catalog, health, session, status, agent) on ports.http of every
- * client_addr. tb_plugin_init validates the configuration and registers
+ * client_addr, and over TLS on ports.https when that is set (tls.c). tb_plugin_init validates the configuration and registers
  * the surface and lifecycle ops; start binds, reload re-reads the limits
  * and rebinds when the addresses changed, stop closes everything and the
  * state is freed when the last handle has closed.
@@ -49,18 +49,28 @@ void tbh_server_maybe_free(tbh_server_t *s)
         }
     }
     tbh_settings_free(&s->cfg);
+    tbh_tls_ctx_free(s->tls_ctx);
     tbh_render_cache_free(s);
     free(s);
 }
 
 /* Settings errors start with the key ("ports.http: ..."); name the file
- * that set its top-level key in front, as the SDK asks. */
-static int load_settings(tbh_server_t *s, tbh_settings_t *out, char **errmsg)
+ * that set its top-level key in front, as the SDK asks. With ports.https
+ * on, the certificate and key are loaded here too, so a bad one refuses
+ * start-up (or the reload) with one line. */
+static int load_settings(tbh_server_t *s, tbh_settings_t *out, tbh_tls_ctx_t **tls,
+                         char **errmsg)
 {
     char *err = NULL;
-    if (tbh_settings_load(out, s->api->agent_config(s->self), s->api->config(s->self),
-                          s->api->parse_duration, &err) == 0)
-        return 0;
+    const json_t *agent = s->api->agent_config(s->self);
+    *tls = NULL;
+    if (tbh_settings_load(out, agent, s->api->config(s->self), s->api->parse_duration, &err) ==
+        0) {
+        if (out->https_port < 0 ||
+            tbh_tls_ctx_load(agent, s->api->parse_duration, tls, &err) == 0)
+            return 0;
+        tbh_settings_free(out);
+    }
     char top[64];
     size_t n = err ? strcspn(err, ".:") : 0;
     snprintf(top, sizeof(top), "%.*s", (int)(n < sizeof(top) ? n : sizeof(top) - 1),
@@ -80,7 +90,7 @@ static int http_start(tb_plugin_t *self, void *arg, char **errmsg)
     tbh_server_t *s = arg;
     (void)self;
     s->started = 1;
-    if (s->cfg.port < 0) {
+    if (s->cfg.port < 0 && s->cfg.https_port < 0) {
         s->api->log(s->self, TB_LOG_INFO, "disabled (ports.http is -1)");
         return 0;
     }
@@ -95,14 +105,16 @@ static int http_reload(tb_plugin_t *self, void *arg, char **errmsg)
 {
     tbh_server_t *s = arg;
     tbh_settings_t next;
+    tbh_tls_ctx_t *tls;
     (void)self;
-    if (load_settings(s, &next, errmsg) != 0)
+    if (load_settings(s, &next, &tls, errmsg) != 0)
         return -1;
     if (s->started && !s->stopping && !tbh_settings_same_listeners(&s->cfg, &next)) {
         tbh_listener_t *fresh = NULL;
         /* bind the new set first: on failure the old one keeps serving */
-        if (next.port >= 0 && tbh_listen(s, &next, &fresh, errmsg) != 0) {
+        if (tbh_listen(s, &next, &fresh, errmsg) != 0) {
             tbh_settings_free(&next);
+            tbh_tls_ctx_free(tls);
             return -1;
         }
         tbh_listeners_close(s->listeners);
@@ -110,6 +122,9 @@ static int http_reload(tb_plugin_t *self, void *arg, char **errmsg)
     }
     tbh_settings_free(&s->cfg);
     s->cfg = next;
+    /* new handshakes use the new certificate; open sessions keep theirs */
+    tbh_tls_ctx_free(s->tls_ctx);
+    s->tls_ctx = tls;
     apply_limits(s); /* new connections get the new limits */
     return 0;
 }
@@ -146,7 +161,7 @@ int tb_plugin_init(tb_plugin_t *self, const tb_api_t *api, char **errmsg)
     s->linger_ms = LINGER_MS;
     apply_limits(s);
     s->max_pending = s->max_body;
-    if (load_settings(s, &s->cfg, errmsg) != 0) {
+    if (load_settings(s, &s->cfg, &s->tls_ctx, errmsg) != 0) {
         free(s);
         return -1;
     }
@@ -158,6 +173,7 @@ int tb_plugin_init(tb_plugin_t *self, const tb_api_t *api, char **errmsg)
     if (api->register_surface(self, &surface) != 0 || api->set_ops(self, &ops) != 0) {
         *errmsg = strdup("http: cannot register with the agent");
         tbh_settings_free(&s->cfg);
+        tbh_tls_ctx_free(s->tls_ctx);
         free(s);
         return -1;
     }

@@ -18,6 +18,7 @@
 #include "request.h"
 #include "router.h"
 #include "settings.h"
+#include "tls.h"
 #include "util.h"
 
 typedef struct tbh_server tbh_server_t;
@@ -35,6 +36,7 @@ typedef struct tbh_listener {
     tbh_server_t *srv;
     struct tbh_listener *next;
     int is_unix;
+    int is_tls;      /* the ports.https listener */
     char *unix_path; /* removed when the listener closes */
     char name[96];   /* "127.0.0.1:8500", "[::1]:8500", "unix:///path" */
 } tbh_listener_t;
@@ -96,6 +98,7 @@ struct tbh_conn {
     int timer_phase;       /* which READING timeout is armed: 0 none, 1 header, 2 body */
     tbh_exchange_t x;
     tbh_buf_t hdrs;        /* extra header lines of the response being built */
+    tbh_tls_t *tls;        /* HTTPS: the TLS layer under the stream (tls.c) */
 };
 
 struct tbh_server {
@@ -103,6 +106,7 @@ struct tbh_server {
     const tb_api_t *api;
     uv_loop_t *loop;
     tbh_settings_t cfg;
+    tbh_tls_ctx_t *tls_ctx;   /* NULL unless ports.https is on */
     uint64_t kv_max;          /* api->kv_max_value_size */
     uint64_t max_body;        /* any other body: max(kv_max, 1 MiB) + slack */
     size_t max_header_bytes;
@@ -134,6 +138,9 @@ void tbh_listeners_close(tbh_listener_t *list);
 /* Close every connection now (stop): cancels in-flight calls. */
 void tbh_conns_close_all(tbh_server_t *s);
 void tbh_conn_close(tbh_conn_t *c);
+/* uv_write for response bytes: through the TLS layer on HTTPS. */
+int tbh_conn_write(tbh_conn_t *c, uv_write_t *req, const uv_buf_t *bufs, unsigned n,
+                   uv_write_cb cb);
 
 /* Response building, for handlers.c. tbh_send takes body's storage. */
 void tbh_add_header(tbh_conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -39,7 +39,8 @@ static int valid_addr(const char *a)
 }
 
 /* Split a space-separated address list (Consul's client_addr). */
-static int split_addrs(tbh_settings_t *s, const char *key, const char *list, char **err)
+static int split_addrs(char ***addrs, size_t *naddrs, const char *key, const char *list,
+                       char **err)
 {
     const char *p = list;
     while (*p) {
@@ -51,20 +52,58 @@ static int split_addrs(tbh_settings_t *s, const char *key, const char *list, cha
         while (*e && *e != ' ' && *e != '\t')
             e++;
         char *a = strndup(p, (size_t)(e - p));
-        char **v = a ? realloc(s->addrs, (s->naddrs + 1) * sizeof(*v)) : NULL;
+        char **v = a ? realloc(*addrs, (*naddrs + 1) * sizeof(*v)) : NULL;
         if (!v) {
             free(a);
             return errf(err, "%s: out of memory", key);
         }
-        s->addrs = v;
-        s->addrs[s->naddrs++] = a;
+        *addrs = v;
+        (*addrs)[(*naddrs)++] = a;
         if (!valid_addr(a))
             return errf(err, "%s: invalid address \"%s\" (an IP address or unix:///path)", key, a);
         p = e;
     }
-    if (s->naddrs == 0)
+    if (*naddrs == 0)
         return errf(err, "%s: no address", key);
     return 0;
+}
+
+static int load_port(const json_t *agent, const char *name, int def, int *out, char **err)
+{
+    *out = def;
+    const json_t *v = path2(agent, "ports", name);
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v))
+            return errf(err, "ports.%s: must be an integer", name);
+        json_int_t p = json_integer_value(v);
+        if (p > 65535)
+            return errf(err, "ports.%s: invalid port %lld", name, (long long)p);
+        *out = p < 0 ? -1 : (int)p;
+    }
+    return 0;
+}
+
+/* addresses.<name> when set and non-empty, else client_addr. */
+static int load_addrs(const json_t *agent, const char *name, char ***addrs, size_t *naddrs,
+                      char **err)
+{
+    const char *list = "127.0.0.1", *key = "client_addr";
+    const json_t *v = json_object_get(agent, "client_addr");
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v))
+            return errf(err, "client_addr: must be a string");
+        list = json_string_value(v);
+    }
+    v = path2(agent, "addresses", name);
+    if (v && !json_is_null(v)) {
+        if (!json_is_string(v))
+            return errf(err, "addresses.%s: must be a string", name);
+        if (*json_string_value(v)) {
+            list = json_string_value(v);
+            key = strcmp(name, "http") == 0 ? "addresses.http" : "addresses.https";
+        }
+    }
+    return split_addrs(addrs, naddrs, key, list, err);
 }
 
 static int token_char(unsigned char c)
@@ -110,36 +149,14 @@ static int load(tbh_settings_t *s, const json_t *agent, const json_t *own, tbh_d
         return errf(err, "plugin_config.http.%s: unknown key", k);
     }
 
-    s->port = 8500;
-    const json_t *v = path2(agent, "ports", "http");
-    if (v && !json_is_null(v)) {
-        if (!json_is_integer(v))
-            return errf(err, "ports.http: must be an integer");
-        json_int_t p = json_integer_value(v);
-        if (p > 65535)
-            return errf(err, "ports.http: invalid port %lld", (long long)p);
-        s->port = p < 0 ? -1 : (int)p;
-    }
-
-    const char *addrs = "127.0.0.1", *key = "client_addr";
-    v = json_object_get(agent, "client_addr");
-    if (v && !json_is_null(v)) {
-        if (!json_is_string(v))
-            return errf(err, "client_addr: must be a string");
-        addrs = json_string_value(v);
-    }
-    v = path2(agent, "addresses", "http");
-    if (v && !json_is_null(v)) {
-        if (!json_is_string(v))
-            return errf(err, "addresses.http: must be a string");
-        if (*json_string_value(v)) {
-            addrs = json_string_value(v);
-            key = "addresses.http";
-        }
-    }
-    if (split_addrs(s, key, addrs, err) != 0)
+    if (load_port(agent, "http", 8500, &s->port, err) != 0 ||
+        load_port(agent, "https", -1, &s->https_port, err) != 0 ||
+        load_addrs(agent, "http", &s->addrs, &s->naddrs, err) != 0 ||
+        (s->https_port >= 0 &&
+         load_addrs(agent, "https", &s->https_addrs, &s->nhttps_addrs, err) != 0))
         return -1;
 
+    const json_t *v;
     s->max_conns_per_client = 200;
     v = path2(agent, "limits", "http_max_conns_per_client");
     if (v && !json_is_null(v)) {
@@ -208,16 +225,23 @@ void tbh_settings_free(tbh_settings_t *s)
     for (size_t i = 0; i < s->naddrs; i++)
         free(s->addrs[i]);
     free(s->addrs);
+    for (size_t i = 0; i < s->nhttps_addrs; i++)
+        free(s->https_addrs[i]);
+    free(s->https_addrs);
     free(s->extra_headers);
     memset(s, 0, sizeof(*s));
 }
 
 int tbh_settings_same_listeners(const tbh_settings_t *a, const tbh_settings_t *b)
 {
-    if (a->port != b->port || a->naddrs != b->naddrs)
+    if (a->port != b->port || a->naddrs != b->naddrs || a->https_port != b->https_port ||
+        a->nhttps_addrs != b->nhttps_addrs)
         return 0;
     for (size_t i = 0; i < a->naddrs; i++)
         if (strcmp(a->addrs[i], b->addrs[i]) != 0)
+            return 0;
+    for (size_t i = 0; i < a->nhttps_addrs; i++)
+        if (strcmp(a->https_addrs[i], b->https_addrs[i]) != 0)
             return 0;
     return 1;
 }

@@ -1,6 +1,6 @@
 /*
  * settings.h - the http plugin's settings, read from the merged agent config
- * (ports.http, client_addr, addresses.http, limits, dev_mode,
+ * (ports.http, ports.https, client_addr, addresses.http(s), limits, dev_mode,
  * discovery_max_stale, acl.default_policy, http_config.response_headers)
  * and from its own section plugin_config.http, which has no keys yet.
  * Pure: validated here so tb_plugin_init and reload report one clear line.
@@ -17,6 +17,9 @@ typedef struct tbh_settings {
     int port;                     /* -1: HTTP disabled; 0: any free port (tests) */
     char **addrs;                 /* IP literals or "unix:///path" */
     size_t naddrs;
+    int https_port;               /* ports.https: -1 (default) off, 0 any free port (tests) */
+    char **https_addrs;           /* addresses.https, else client_addr */
+    size_t nhttps_addrs;
     uint64_t max_conns_per_client;/* 0: unlimited */
     int pretty;                   /* dev_mode: every JSON response indented */
     uint64_t discovery_stale_ms;  /* discovery_max_stale */

@@ -4,7 +4,9 @@
  * from worker threads sharing the same FILE never interleave mid-line.
  * Text lines look like Consul's (hclog):
  *   2026-11-25T10:00:00.000Z [INFO]  agent: message
- * JSON lines carry the same facts with microsecond timestamps.
+ * JSON lines carry the same facts with microsecond timestamps. A line is
+ * built in each form someone wants: the output's, and the form of each
+ * sink (/v1/agent/monitor, ?logjson) whose level it reaches.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@ static const char *const level_lower[] = {"trace", "debug", "info", "warn", "err
 void tb__logger_init(tb__logger_t *l, tb_log_level_t level, int json, FILE *out)
 {
     l->level = level;
+    l->watch_level = TB_LOG_ERROR + 1;
     l->json = json ? 1 : 0;
     l->out = out ? out : stderr;
     l->watches = NULL;
@@ -31,9 +34,19 @@ void tb__logger_init(tb__logger_t *l, tb_log_level_t level, int json, FILE *out)
 struct tb__log_watch {
     tb__log_watch_t *next;
     tb_log_level_t level;
+    int json;
     tb__log_sink_fn fn;
     void *arg;
 };
+
+static void watch_level_update(tb__logger_t *l)
+{
+    int min = TB_LOG_ERROR + 1;
+    for (tb__log_watch_t *w = l->watches; w; w = w->next)
+        if ((int)w->level < min)
+            min = (int)w->level;
+    l->watch_level = (tb_log_level_t)min;
+}
 
 tb__log_watch_t *tb__log_watch_add(tb__logger_t *l, tb_log_level_t level, tb__log_sink_fn fn,
                                    void *arg)
@@ -41,11 +54,15 @@ tb__log_watch_t *tb__log_watch_add(tb__logger_t *l, tb_log_level_t level, tb__lo
     tb__log_watch_t *w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
-    w->level = level;
+    w->json = ((int)level & TB_LOG_WATCH_JSON) != 0;
+    w->level = (tb_log_level_t)((int)level & ~TB_LOG_WATCH_JSON);
+    if ((int)w->level < TB_LOG_TRACE)
+        w->level = TB_LOG_TRACE;
     w->fn = fn;
     w->arg = arg;
     w->next = l->watches;
     l->watches = w;
+    watch_level_update(l);
     return w;
 }
 
@@ -55,6 +72,7 @@ void tb__log_watch_remove(tb__logger_t *l, tb__log_watch_t *w)
         if (*p == w) {
             *p = w->next;
             free(w);
+            watch_level_update(l);
             return;
         }
 }
@@ -123,19 +141,40 @@ static void format_time(char *buf, size_t len, int digits)
         snprintf(buf, len, "%.19s.%06uZ", base, frac / 1000u);
 }
 
-static void write_line(const tb__logger_t *l, tb_log_level_t level, const char *line,
-                       size_t len)
+/* Which forms of a line at `level` are wanted. */
+enum { WANT_OUT = 1, WANT_TEXT = 2, WANT_JSON = 4 };
+
+static int wanted(const tb__logger_t *l, tb_log_level_t level)
 {
-    fwrite(line, 1, len, l->out);
-    fflush(l->out);
+    int want = 0;
+    if (level >= l->level)
+        want |= WANT_OUT | (l->json ? WANT_JSON : WANT_TEXT);
+    if (level >= l->watch_level)
+        for (const tb__log_watch_t *w = l->watches; w; w = w->next)
+            if (level >= w->level)
+                want |= w->json ? WANT_JSON : WANT_TEXT;
+    return want;
+}
+
+/* Write a line of one form to the output (when it is the output's form and
+ * level) and to the sinks that asked for that form. */
+static void write_line(const tb__logger_t *l, tb_log_level_t level, int json, int want,
+                       const char *line, size_t len)
+{
+    if ((want & WANT_OUT) && json == l->json) {
+        fwrite(line, 1, len, l->out);
+        fflush(l->out);
+    }
+    if (level < l->watch_level)
+        return;
     for (tb__log_watch_t *w = l->watches, *next; w; w = next) {
         next = w->next;
-        if (level >= w->level)
+        if (level >= w->level && w->json == json)
             w->fn(w->arg, level, line);
     }
 }
 
-static void log_text(const tb__logger_t *l, tb_log_level_t level, const char *module,
+static void log_text(const tb__logger_t *l, tb_log_level_t level, int want, const char *module,
                      const char *msg)
 {
     char ts[48];
@@ -158,12 +197,12 @@ static void log_text(const tb__logger_t *l, tb_log_level_t level, const char *mo
     int n = snprintf(line, need, "%s %-8s%s%s%.*s\n", ts, tag, has_module ? module : "",
                      has_module ? ": " : "", (int)mlen, msg);
     if (n > 0)
-        write_line(l, level, line, (size_t)n < need ? (size_t)n : need - 1);
+        write_line(l, level, 0, want, line, (size_t)n < need ? (size_t)n : need - 1);
     if (line != stackline)
         free(line);
 }
 
-static void log_json(const tb__logger_t *l, tb_log_level_t level, const char *module,
+static void log_json(const tb__logger_t *l, tb_log_level_t level, int want, const char *module,
                      const char *msg)
 {
     char ts[48];
@@ -209,7 +248,7 @@ static void log_json(const tb__logger_t *l, tb_log_level_t level, const char *mo
     }
     line[n] = '\n';
     line[n + 1] = '\0';
-    write_line(l, level, line, n + 1);
+    write_line(l, level, 1, want, line, n + 1);
     free(line);
 }
 
@@ -223,10 +262,11 @@ void tb__vlog(const tb__logger_t *l, tb_log_level_t level, const char *module, c
     const char *msg = format_message(stackbuf, sizeof(stackbuf), &heap, fmt, ap);
     if (msg == NULL)
         return;
-    if (l->json)
-        log_json(l, level, module, msg);
-    else
-        log_text(l, level, module, msg);
+    int want = wanted(l, level);
+    if (want & WANT_TEXT)
+        log_text(l, level, want, module, msg);
+    if (want & WANT_JSON)
+        log_json(l, level, want, module, msg);
     free(heap);
 }
 

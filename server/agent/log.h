@@ -12,22 +12,24 @@
 #include <stdio.h>
 #include <tribune/plugin.h>
 
-/* A sink receives every formatted line at or above its level (for
- * /v1/agent/monitor later). */
+/* A sink receives every formatted line at or above its own level, in the
+ * text or JSON form it asked for, whatever the logger's level
+ * (/v1/agent/monitor?loglevel=trace on an agent at info). */
 typedef void (*tb__log_sink_fn)(void *arg, tb_log_level_t level, const char *line);
 
 typedef struct tb__log_watch tb__log_watch_t;
 
 typedef struct tb__logger {
-    tb_log_level_t level;
+    tb_log_level_t level;       /* of the lines written to `out` */
+    tb_log_level_t watch_level; /* lowest level a sink asked for; above ERROR when none */
     int json;
     FILE *out; /* stderr by default */
     tb__log_watch_t *watches; /* sinks (loop thread only) */
 } tb__logger_t;
 
-/* Add a sink for lines at or above `level` (lines below the logger's own
- * level are never produced). The sink may remove itself while it runs.
- * NULL when out of memory. */
+/* Add a sink for lines at or above `level`, which may carry
+ * TB_LOG_WATCH_JSON for lines in the JSON form. The sink may remove itself
+ * while it runs. NULL when out of memory. */
 tb__log_watch_t *tb__log_watch_add(tb__logger_t *l, tb_log_level_t level, tb__log_sink_fn fn,
                                    void *arg);
 void tb__log_watch_remove(tb__logger_t *l, tb__log_watch_t *w);
@@ -42,6 +44,8 @@ void tb__log(const tb__logger_t *l, tb_log_level_t level, const char *module, co
 void tb__vlog(const tb__logger_t *l, tb_log_level_t level, const char *module, const char *fmt,
               va_list ap);
 
-#define TB__LOG_ENABLED(l, lvl) ((lvl) >= (l)->level)
+/* Is a line at lvl wanted by the output or a sink? Two compares, so a
+ * debug line costs nothing on an info agent nobody monitors. */
+#define TB__LOG_ENABLED(l, lvl) ((lvl) >= (l)->level || (lvl) >= (l)->watch_level)
 
 #endif

@@ -70,12 +70,14 @@ typedef struct tb__http_opts {
     const char *token_file; /* -token-file */
     const char *datacenter; /* -datacenter */
     int stale;              /* -stale */
+    /* HTTPS (-http-addr https://... or CONSUL_HTTP_SSL) */
+    const char *ca_file, *ca_path, *client_cert, *client_key, *tls_server_name;
 } tb__http_opts_t;
 
 /* Flag-table entries for the common options; STALE only on read commands. */
 #define TB__HTTP_FLAGS(o)                                                                     \
     {"http-addr", TB__F_STRING, &(o)->addr, "<address>",                                      \
-     "The address and port of the agent HTTP server ([http://]host:port or unix:///path). "  \
+     "The address and port of the agent HTTP server ([http://|https://]host:port or unix:///path). "  \
      "Env: TRIBUNE_HTTP_ADDR, CONSUL_HTTP_ADDR; default 127.0.0.1:8500.",                     \
      NULL, 0, NULL, 0},                                                                       \
     {"token", TB__F_STRING, &(o)->token, "<value>",                                           \
@@ -84,7 +86,19 @@ typedef struct tb__http_opts {
     {"token-file", TB__F_STRING, &(o)->token_file, "<path>",                                  \
      "File containing the ACL token. Env: CONSUL_HTTP_TOKEN_FILE.", NULL, 0, NULL, 0},        \
     {"datacenter", TB__F_STRING, &(o)->datacenter, "<name>",                                  \
-     "Name of the datacenter to query (default: the agent's).", NULL, 0, NULL, 0}
+     "Name of the datacenter to query (default: the agent's).", NULL, 0, NULL, 0},            \
+    {"ca-file", TB__F_STRING, &(o)->ca_file, "<path>",                                        \
+     "CA file to verify the agent's HTTPS certificate. Env: CONSUL_CACERT.", NULL, 0, NULL, 0}, \
+    {"ca-path", TB__F_STRING, &(o)->ca_path, "<path>",                                        \
+     "Directory of CA certificates. Env: CONSUL_CAPATH.", NULL, 0, NULL, 0},                  \
+    {"client-cert", TB__F_STRING, &(o)->client_cert, "<path>",                                \
+     "Client certificate for HTTPS (verify_incoming). Env: CONSUL_CLIENT_CERT.", NULL, 0,     \
+     NULL, 0},                                                                                \
+    {"client-key", TB__F_STRING, &(o)->client_key, "<path>",                                  \
+     "Key of -client-cert. Env: CONSUL_CLIENT_KEY.", NULL, 0, NULL, 0},                       \
+    {"tls-server-name", TB__F_STRING, &(o)->tls_server_name, "<name>",                        \
+     "Server name to verify the certificate against (SNI). Env: CONSUL_TLS_SERVER_NAME.",     \
+     NULL, 0, NULL, 0}
 #define TB__HTTP_STALE_FLAG(o)                                                                \
     {"stale", TB__F_BOOL, &(o)->stale, NULL,                                                  \
      "Permit any server (not only the leader) to answer the read.", NULL, 0, NULL, 0}

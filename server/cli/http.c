@@ -1,7 +1,8 @@
 /*
  * http.c - the CLI's HTTP client of the local agent (libcurl). Resolves the
  * agent address and token as Consul's CLI does (flag, then TRIBUNE_HTTP_*,
- * then CONSUL_HTTP_*, then 127.0.0.1:8500), adds ?dc= and ?stale, and turns
+ * then CONSUL_HTTP_*, then 127.0.0.1:8500), HTTPS options (-ca-file ...,
+ * CONSUL_CACERT ..., CONSUL_HTTP_SSL, CONSUL_HTTP_SSL_VERIFY), adds ?dc= and ?stale, and turns
  * transport failures into one-line messages. Also a JSON loader that keeps
  * uint64 values (KV Flags above 2^63) exact.
  */
@@ -31,7 +32,7 @@ static void target_free(target_t *t)
     free(t->unix_path);
 }
 
-static int target_parse(const char *addr, target_t *t)
+static int target_parse(const char *addr, int ssl, target_t *t)
 {
     memset(t, 0, sizeof(*t));
     if (strncmp(addr, "unix://", 7) == 0) {
@@ -39,7 +40,7 @@ static int target_parse(const char *addr, target_t *t)
         t->base = strdup("http://localhost");
         t->hostport = strdup(addr);
     } else {
-        const char *scheme = "http";
+        const char *scheme = ssl ? "https" : "http";
         const char *rest = addr;
         if (strncmp(addr, "http://", 7) == 0) {
             rest = addr + 7;
@@ -62,6 +63,60 @@ static const char *env_first(const char *a, const char *b)
         return v;
     v = getenv(b);
     return (v && *v) ? v : NULL;
+}
+
+/* A flag, else the environment variable. */
+static const char *opt_env(const char *flag, const char *env)
+{
+    if (flag && *flag)
+        return flag;
+    const char *v = getenv(env);
+    return (v && *v) ? v : NULL;
+}
+
+/* HTTPS options as Consul's CLI reads them. */
+static void set_tls(CURL *h, const tb__http_opts_t *o)
+{
+    const char *v;
+    if ((v = opt_env(o->ca_file, "CONSUL_CACERT")))
+        curl_easy_setopt(h, CURLOPT_CAINFO, v);
+    if ((v = opt_env(o->ca_path, "CONSUL_CAPATH")))
+        curl_easy_setopt(h, CURLOPT_CAPATH, v);
+    if ((v = opt_env(o->client_cert, "CONSUL_CLIENT_CERT")))
+        curl_easy_setopt(h, CURLOPT_SSLCERT, v);
+    if ((v = opt_env(o->client_key, "CONSUL_CLIENT_KEY")))
+        curl_easy_setopt(h, CURLOPT_SSLKEY, v);
+    const char *verify = getenv("CONSUL_HTTP_SSL_VERIFY");
+    if (verify && *verify && tb__parse_bool(verify) == 0) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
+/* -tls-server-name: the certificate is verified against (and SNI names)
+ * `name` while the TCP connection still goes to the address given: the URL
+ * carries the name, CURLOPT_CONNECT_TO routes it. Rewrites t->base and
+ * returns the route ("name:port:host:port"), or NULL to leave things as
+ * they are. */
+static char *sni_route(target_t *t, const char *name)
+{
+    if (!name || t->unix_path || strncmp(t->base, "https://", 8) != 0)
+        return NULL;
+    const char *colon = strrchr(t->hostport, ':');
+    const char *bracket = strrchr(t->hostport, ']');
+    const char *port = colon && (!bracket || colon > bracket) ? colon + 1 : "443";
+    int hlen = colon && (!bracket || colon > bracket) ? (int)(colon - t->hostport)
+                                                      : (int)strlen(t->hostport);
+    char *route, *base;
+    if (asprintf(&route, "%s:%s:%.*s:%s", name, port, hlen, t->hostport, port) < 0)
+        return NULL;
+    if (asprintf(&base, "https://%s:%s", name, port) < 0) {
+        free(route);
+        return NULL;
+    }
+    free(t->base);
+    t->base = base;
+    return route;
 }
 
 /* The token: -token, -token-file, then the environment. malloc'd or NULL. */
@@ -135,8 +190,9 @@ int tb__http_do(const tb__http_opts_t *o, const char *method, const char *path,
                                            : env_first("TRIBUNE_HTTP_ADDR", "CONSUL_HTTP_ADDR");
     if (addr == NULL)
         addr = "127.0.0.1:8500";
+    const char *ssl_env = getenv("CONSUL_HTTP_SSL");
     target_t t;
-    if (target_parse(addr, &t) != 0) {
+    if (target_parse(addr, ssl_env && tb__parse_bool(ssl_env) == 1, &t) != 0) {
         target_free(&t);
         r->err = strdup("out of memory");
         return -1;
@@ -148,6 +204,9 @@ int tb__http_do(const tb__http_opts_t *o, const char *method, const char *path,
         target_free(&t);
         return -1;
     }
+    char *route = sni_route(&t, opt_env(o->tls_server_name, "CONSUL_TLS_SERVER_NAME"));
+    struct curl_slist *connect_to = route ? curl_slist_append(NULL, route) : NULL;
+    free(route);
 
     tb__buf_t url = {0};
     tb__buf_printf(&url, "%s%s", t.base, path);
@@ -191,6 +250,9 @@ int tb__http_do(const tb__http_opts_t *o, const char *method, const char *path,
     curl_easy_setopt(h, CURLOPT_USERAGENT, "tribune-cli");
     if (t.unix_path)
         curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, t.unix_path);
+    set_tls(h, o);
+    if (connect_to)
+        curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
     if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
         if (body != NULL || strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
@@ -228,6 +290,7 @@ done:
     if (h)
         curl_easy_cleanup(h);
     curl_slist_free_all(hdrs);
+    curl_slist_free_all(connect_to);
     free(resp.s);
     free(url.s);
     free(token);

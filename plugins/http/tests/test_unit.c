@@ -628,7 +628,32 @@ static void test_settings(void)
     CU_ASSERT_EQUAL(tbh_settings_load(&s, bad, NULL, tb__parse_duration, &err), 0);
     CU_ASSERT_EQUAL(s.port, -1);
     CU_ASSERT_EQUAL(s.naddrs, 2);
+    CU_ASSERT_EQUAL(s.https_port, -1); /* HTTPS is off unless ports.https is set */
+    CU_ASSERT_EQUAL(s.nhttps_addrs, 0);
     tbh_settings_free(&s);
+    json_decref(bad);
+    /* ports.https on client_addr, or on addresses.https when that is set */
+    bad = json_pack("{s:{s:i},s:s,s:{s:s}}", "ports", "https", 8501, "client_addr", "127.0.0.1",
+                    "addresses", "https", "127.0.0.5");
+    CU_ASSERT_EQUAL_FATAL(tbh_settings_load(&s, bad, NULL, tb__parse_duration, &err), 0);
+    CU_ASSERT_EQUAL(s.https_port, 8501);
+    CU_ASSERT_EQUAL_FATAL(s.nhttps_addrs, 1);
+    CU_ASSERT_STRING_EQUAL(s.https_addrs[0], "127.0.0.5");
+    CU_ASSERT_STRING_EQUAL(s.addrs[0], "127.0.0.1");
+    tbh_settings_load(&t, empty, NULL, tb__parse_duration, &err);
+    CU_ASSERT_FALSE(tbh_settings_same_listeners(&s, &t)); /* an HTTPS change rebinds */
+    tbh_settings_free(&t);
+    tbh_settings_free(&s);
+    json_decref(bad);
+    bad = json_pack("{s:{s:i},s:{s:s}}", "ports", "https", 8501, "addresses", "https", "nope");
+    CU_ASSERT_EQUAL(tbh_settings_load(&s, bad, NULL, tb__parse_duration, &err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "addresses.https: invalid address \"nope\""));
+    free(err);
+    json_decref(bad);
+    bad = json_pack("{s:{s:b}}", "ports", "https", 1);
+    CU_ASSERT_EQUAL(tbh_settings_load(&s, bad, NULL, tb__parse_duration, &err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "ports.https: must be an integer");
+    free(err);
     json_decref(bad);
     bad = json_pack("{s:{s:{s:s}}}", "http_config", "response_headers", "X-Bad", "a\r\nb: c");
     CU_ASSERT_EQUAL(tbh_settings_load(&s, bad, NULL, tb__parse_duration, &err), -1);
