@@ -71,6 +71,7 @@ struct tb_call {
     struct tb__fwd_conn *fwd_conn;
     tb_call_t *fnext, *fprev;  /* forward.c: calls on fwd_conn */
     tb_call_t *hnext;          /* forward.c: id hash chain */
+    uint64_t hold_until;       /* forward.c: loop ms a call may wait for a leader */
     /* catalog_view.c: a typed catalog read is a generic read whose
      * completion converts the result and calls these */
     tb_result_cb view_cb;

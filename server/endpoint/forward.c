@@ -9,10 +9,13 @@
  * runs ?consistent reads after the read barrier; -dev answers everything.
  *
  * One TCP connection per server address carries any number of requests,
- * matched to their calls by id. A dropped connection fails its calls at
- * once ("rpc error: ...") and the next attempt waits out a backoff that
- * doubles up to 2 s, so a dead server costs callers nothing but the error;
- * client agents then try their other servers.
+ * matched to their calls by id. A dropped connection fails the calls it
+ * carried at once ("rpc error: ...": a write may have been applied) and
+ * the next attempt waits out a backoff that doubles up to 2 s, so a dead
+ * server costs callers nothing but the error. A call that was never sent
+ * is safe to retry: on a Raft server it waits (up to 7 s, Consul's
+ * rpc_hold_timeout) for a leader it can reach, as it does when no leader
+ * is known; a client agent with other servers tries those.
  */
 #include "tb_autoconf.h"
 
@@ -29,6 +32,8 @@
 #define READ_CHUNK 65536
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
+#define HOLD_MS 7000     /* Consul's rpc_hold_timeout */
+#define HOLD_RETRY_MS 50 /* how often held calls look for a leader again */
 
 enum { FC_DOWN = 0, FC_RESOLVING, FC_CONNECTING, FC_UP };
 
@@ -61,6 +66,8 @@ struct tb__fwd {
     size_t nservers, cur;
     uint64_t next_id;
     tb_call_t *tab[NBUCKET];
+    tb_call_t *held;       /* waiting for a leader (fnext/fprev links) */
+    uv_timer_t hold_timer;
     int stopped;
 };
 
@@ -140,6 +147,57 @@ static void fail_call(tb_call_t *c, tb_status_t st, const char *fmt, ...)
     tb__ep_finish(c, &o);
 }
 
+/* ------------------------------------------------------------ holding */
+
+static void hold_tick(uv_timer_t *t);
+
+/* Can c wait for another try? Raft servers wait for a reachable leader; a
+ * client agent only retries when it has another server to try. */
+static int may_hold(tb__fwd_t *f, tb_call_t *c)
+{
+    tb__agent_t *a = agent_of(f);
+    if (f->stopped || (!a->raft && f->nservers < 2)) return 0;
+    uint64_t now = uv_now(&a->loop);
+    if (!c->hold_until) c->hold_until = now + HOLD_MS;
+    return now < c->hold_until;
+}
+
+/* Park c until the next retry tick: 1, or 0 when it may not wait. */
+static int hold(tb__fwd_t *f, tb_call_t *c)
+{
+    if (!may_hold(f, c)) return 0;
+    c->state = CS_FORWARDED; /* cancel finds it here: fwd_conn NULL */
+    c->fwd_id = 0;
+    c->fwd_conn = NULL;
+    c->fprev = NULL;
+    c->fnext = f->held;
+    if (f->held) f->held->fprev = c;
+    f->held = c;
+    if (!uv_is_active((uv_handle_t *)&f->hold_timer))
+        uv_timer_start(&f->hold_timer, hold_tick, HOLD_RETRY_MS, 0);
+    return 1;
+}
+
+static void held_unlink(tb__fwd_t *f, tb_call_t *c)
+{
+    if (c->fprev) c->fprev->fnext = c->fnext;
+    else f->held = c->fnext;
+    if (c->fnext) c->fnext->fprev = c->fprev;
+    c->fnext = c->fprev = NULL;
+}
+
+static void hold_tick(uv_timer_t *t)
+{
+    tb__fwd_t *f = t->data;
+    /* Route them again (run_call): a leader may be known or reachable now;
+     * those still stuck come back here until their time is up. */
+    while (f->held) {
+        tb_call_t *c = f->held;
+        held_unlink(f, c);
+        tb__ep_resume(c);
+    }
+}
+
 /* ------------------------------------------------------------ addresses */
 
 /* "host", "host:port", "[v6]:port" or "v6" -> "host:<port>" / "[v6]:<port>"
@@ -213,6 +271,8 @@ tb__fwd_t *tb__fwd_new(tb__endpoint_t *ep)
     tb__fwd_t *f = calloc(1, sizeof *f);
     if (!f) return NULL;
     f->ep = ep;
+    uv_timer_init(&ep->agent->loop, &f->hold_timer);
+    f->hold_timer.data = f;
     const tb__config_t *cfg = ep->agent->config;
     /* Until gossip feeds servers from serf tags, the join addresses are
      * the client agents' servers. */
@@ -277,6 +337,8 @@ static void conn_down(fconn_t *fc, tb_status_t st, const char *fmt, ...)
     if (fc->tcp) uv_close((uv_handle_t *)fc->tcp, handle_free);
     fc->tcp = NULL;
     int was_up = fc->state == FC_UP;
+    /* Calls queued while connecting were never sent: safe to retry. */
+    int unsent = !was_up;
     fc->state = FC_DOWN;
     fc->gen++;
     if (!fc->reading) {
@@ -294,7 +356,7 @@ static void conn_down(fconn_t *fc, tb_status_t st, const char *fmt, ...)
     while (fc->calls) {
         tb_call_t *c = fc->calls;
         untrack(f, c);
-        fail_call(c, st, "%s", fc->err);
+        if (!unsent || !hold(f, c)) fail_call(c, st, "%s", fc->err);
     }
 }
 
@@ -540,14 +602,15 @@ static int encode(tb__fwd_t *f, tb_call_t *c, uint64_t id, tb__buf_t *b)
     return rc;
 }
 
-/* Send c to addr: 1 forwarded, -1 refused (o filled). */
-static int forward_to(tb__fwd_t *f, tb_call_t *c, fconn_t *fc, tb__ep_out_t *o)
+/* Send c over fc: 1 forwarded (or held: may_wait), -1 refused (o filled). */
+static int forward_to(tb__fwd_t *f, tb_call_t *c, fconn_t *fc, int may_wait, tb__ep_out_t *o)
 {
     if (!fc) {
         tb__ep_fail(o, TB_INTERNAL, "out of memory");
         return -1;
     }
     if (!conn_ready(f, fc)) {
+        if (may_wait && hold(f, c)) return 1;
         tb__ep_fail(o, TB_UNAVAILABLE, "%s", fc->err);
         return -1;
     }
@@ -562,6 +625,7 @@ static int forward_to(tb__fwd_t *f, tb_call_t *c, fconn_t *fc, tb__ep_out_t *o)
         conn_open(fc);
         if (fc->state == FC_DOWN) { /* failed at once */
             free(b.data);
+            if (may_wait && hold(f, c)) return 1;
             tb__ep_fail(o, TB_UNAVAILABLE, "%s", fc->err);
             return -1;
         }
@@ -587,10 +651,10 @@ static int forward_to_servers(tb__fwd_t *f, tb_call_t *c, tb__ep_out_t *o)
         if (!first) first = fc;
         if (conn_ready(f, fc)) {
             f->cur = i;
-            return forward_to(f, c, fc, o);
+            return forward_to(f, c, fc, 1, o);
         }
     }
-    if (first) return forward_to(f, c, first, o); /* fails with its error */
+    if (first) return forward_to(f, c, first, 0, o); /* fails with its error */
     /* Consul's words for a client agent without servers */
     tb__ep_fail(o, TB_NO_LEADER, "No known Consul servers");
     return -1;
@@ -652,17 +716,22 @@ int tb__fwd_route(tb__fwd_t *f, tb_call_t *c, int needs_state, tb__ep_out_t *o)
             return 0;
         }
     }
+    if (!leader && hold(f, c)) return 1; /* an election may be under way */
     if (!leader || c->hops >= TB__RPC_MAX_HOPS) {
         tb__ep_fail(o, TB_NO_LEADER, "No cluster leader");
         return -1;
     }
-    return forward_to(f, c, conn_get(f, leader), o);
+    return forward_to(f, c, conn_get(f, leader), 1, o);
 }
 
 void tb__fwd_cancel(tb__fwd_t *f, tb_call_t *c)
 {
     fconn_t *fc = c->fwd_conn;
     uint64_t id = c->fwd_id;
+    if (!fc) {
+        held_unlink(f, c);
+        return;
+    }
     untrack(f, c);
     if (!fc || fc->state == FC_DOWN) return; /* the server dropped it already */
     /* The server drops the call (a blocking query leaves its heap). */
@@ -680,6 +749,12 @@ void tb__fwd_stop(tb__fwd_t *f)
     for (fconn_t *fc = f->conns; fc; fc = fc->next)
         if (fc->state != FC_DOWN || fc->calls)
             conn_down(fc, TB_UNAVAILABLE, "agent is shutting down");
+    while (f->held) {
+        tb_call_t *c = f->held;
+        held_unlink(f, c);
+        fail_call(c, TB_UNAVAILABLE, "agent is shutting down");
+    }
+    uv_close((uv_handle_t *)&f->hold_timer, NULL);
 }
 
 void tb__fwd_free(tb__fwd_t *f)
