@@ -23,6 +23,7 @@
 #include "server.h"
 
 #define READ_PLAIN 16384
+#define MAX_RECORD 16384 /* TLS plaintext record limit */
 
 struct tbh_tls_ctx {
     SSL_CTX *ctx;
@@ -429,6 +430,23 @@ int tbh_tls_write(tbh_conn_t *c, uv_write_t *req, const uv_buf_t *bufs, unsigned
     if (t->failed || !t->established)
         return UV_EPROTO; /* responses follow requests, which need the handshake */
     ERR_clear_error();
+    /* Headers and a body that fit one record go out as one record (half
+     * the framing and AEAD calls of one record each). */
+    char one[MAX_RECORD];
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += bufs[i].len;
+    uv_buf_t joined;
+    if (n > 1 && total <= sizeof(one)) {
+        size_t off = 0;
+        for (unsigned i = 0; i < n; i++) {
+            memcpy(one + off, bufs[i].base, bufs[i].len);
+            off += bufs[i].len;
+        }
+        joined = uv_buf_init(one, (unsigned)total);
+        bufs = &joined;
+        n = 1;
+    }
     for (unsigned i = 0; i < n; i++) {
         /* a memory BIO takes everything: SSL_write never writes partially */
         if (bufs[i].len > 0 && SSL_write(t->ssl, bufs[i].base, (int)bufs[i].len) <= 0) {
