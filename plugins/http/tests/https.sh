@@ -5,7 +5,8 @@
 # (no key is committed). Covers: start-up refusals naming the key; curl
 # GET/PUT over https; keep-alive; pipelining; plain HTTP and garbage on the
 # HTTPS port; the handshake timeout; a monitor stream over TLS; the CLI
-# over https (-ca-file, CONSUL_CACERT, -tls-server-name); SIGHUP picking up
+# over https (-ca-file, CONSUL_CACERT, -tls-server-name); python3-consul
+# over https; SIGHUP picking up
 # a new certificate and verify_incoming (no client cert: refused; with one:
 # 200); monitor ?loglevel=debug below the agent's level and ?logjson.
 # Ports 19550-19569.
@@ -116,6 +117,17 @@ note "monitor: debug lines from an info agent (also over https), ?logjson in Con
 "$tb" kv get -http-addr "$hsurl" tls/cli >cli.out 2>&1 && fail "an unknown CA was accepted"
 grep -qi "certificate" cli.out || fail "unknown CA error: $(cat cli.out)"
 note "CLI over https: -ca-file, CONSUL_CACERT, CONSUL_HTTP_SSL, -tls-server-name; unknown CA refused"
+
+if "$PY" -c 'import consul' 2>/dev/null; then
+    "$PY" - $hs "$work/ca.pem" <<'EOF' || fail "python3-consul over https"
+import sys, consul
+c = consul.Consul(port=int(sys.argv[1]), scheme="https", verify=sys.argv[2])
+assert c.kv.put("tls/py", "from-python") is True
+assert c.kv.get("tls/py")[1]["Value"] == b"from-python"
+assert c.status.leader()
+EOF
+    note "python3-consul over https (scheme=https, verify=CA file)"
+fi
 
 # ------------------------------------------------------------ reload
 [ "$("$PY" "$probe" subject $hs ca.pem)" = first-cert ] || fail "first certificate"
