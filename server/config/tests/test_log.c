@@ -1,7 +1,8 @@
 /*
  * test_log.c - CUnit tests of the logger: the text line shape (UTC
  * timestamp with milliseconds, padded level, module), the JSON line (keys,
- * escaping, microseconds), level filtering, and level name parsing.
+ * escaping, microseconds), level filtering, level name parsing, and
+ * sinks below the logger's level in text or JSON (/v1/agent/monitor).
  */
 #define _GNU_SOURCE
 #include <CUnit/Basic.h>
@@ -166,6 +167,65 @@ static void test_long_message(void)
     fclose(f);
 }
 
+/* A sink keeps what it got, with the level of each line. */
+typedef struct seen {
+    char buf[4096];
+    size_t len;
+    int n;
+} seen_t;
+
+static void on_sink(void *arg, tb_log_level_t level, const char *line)
+{
+    seen_t *s = arg;
+    (void)level;
+    size_t n = strlen(line);
+    if (s->len + n < sizeof(s->buf)) {
+        memcpy(s->buf + s->len, line, n + 1);
+        s->len += n;
+    }
+    s->n++;
+}
+
+/* /v1/agent/monitor?loglevel=debug[&logjson] on an info agent: sinks get
+ * lines below the logger's level in the form they asked for; the output
+ * does not; without sinks a debug line is not even enabled. */
+static void test_watch_levels(void)
+{
+    FILE *f = tmpfile();
+    CU_ASSERT_FATAL(f != NULL);
+    tb__logger_t l;
+    tb__logger_init(&l, TB_LOG_INFO, 0, f);
+    CU_ASSERT(!TB__LOG_ENABLED(&l, TB_LOG_DEBUG));
+    seen_t text = {.len = 0}, json = {.len = 0}, warn = {.len = 0};
+    tb__log_watch_t *wt = tb__log_watch_add(&l, TB_LOG_DEBUG, on_sink, &text);
+    tb__log_watch_t *wj = tb__log_watch_add(
+        &l, (tb_log_level_t)(TB_LOG_TRACE | TB_LOG_WATCH_JSON), on_sink, &json);
+    tb__log_watch_t *ww = tb__log_watch_add(&l, TB_LOG_WARN, on_sink, &warn);
+    CU_ASSERT_FATAL(wt && wj && ww);
+    CU_ASSERT(TB__LOG_ENABLED(&l, TB_LOG_TRACE));
+    tb__log(&l, TB_LOG_TRACE, "raft", "tick");
+    tb__log(&l, TB_LOG_DEBUG, "http", "request finished");
+    tb__log(&l, TB_LOG_INFO, "agent", "hello");
+    char *out = slurp(f);
+    CU_ASSERT_FATAL(out != NULL);
+    CU_ASSERT(strstr(out, "hello") != NULL);
+    CU_ASSERT(strstr(out, "request finished") == NULL); /* the output stays at info */
+    free(out);
+    CU_ASSERT_EQUAL(text.n, 2);
+    CU_ASSERT(matches("\\[DEBUG\\] http: request finished\n.*\\[INFO\\]  agent: hello\n$", text.buf));
+    CU_ASSERT_EQUAL(json.n, 3);
+    const char *jp = "{\"@level\":\"trace\",\"@message\":\"tick\",\"@module\":\"raft\",\"@timestamp\":\"";
+    CU_ASSERT(strncmp(json.buf, jp, strlen(jp)) == 0);
+    CU_ASSERT_EQUAL(warn.n, 0);
+    tb__log_watch_remove(&l, wj);
+    CU_ASSERT(!TB__LOG_ENABLED(&l, TB_LOG_TRACE));
+    CU_ASSERT(TB__LOG_ENABLED(&l, TB_LOG_DEBUG));
+    tb__log_watch_remove(&l, wt);
+    tb__log_watch_remove(&l, ww);
+    CU_ASSERT(!TB__LOG_ENABLED(&l, TB_LOG_DEBUG)); /* nobody watches: back to the cheap path */
+    fclose(f);
+}
+
 static void test_level_names(void)
 {
     CU_ASSERT_EQUAL(tb__log_level_parse("trace"), TB_LOG_TRACE);
@@ -192,6 +252,7 @@ int main(void)
     CU_add_test(s, "json format", test_json_format);
     CU_add_test(s, "long message", test_long_message);
     CU_add_test(s, "level names", test_level_names);
+    CU_add_test(s, "watch levels and forms", test_watch_levels);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned fails = CU_get_number_of_failures();
