@@ -103,7 +103,7 @@ wait_http() {
     return 1
 }
 
-echo "1..32"
+echo "1..35"
 start_server
 wait_http $S /v1/status/leader 200 || { not_ok "server starts" "$(tail -5 "$work/s1.log")"; exit 1; }
 start_client c1 $C $S
@@ -123,6 +123,21 @@ $CURL "$U/kv/fw/bin?raw" > "$work/bin.out"
 if cmp -s "$work/bin" "$work/bin.out"; then ok "binary value round trip"; else
     not_ok "binary value round trip" "$(od -c "$work/bin.out")"; fi
 contains "64-bit flags round trip" '"Flags":18446744073709551615' "$($CURL "$U/kv/fw/bin")"
+# a value near the 512 KiB limit and a large listing cross many reads
+head -c 500000 /dev/urandom > "$work/big"
+check "500 kB value through the client" true \
+    "$($CURL -X PUT --data-binary @"$work/big" "$U/kv/fw/big")"
+$CURL "$U/kv/fw/big?raw" > "$work/big.out"
+if cmp -s "$work/big" "$work/big.out"; then ok "500 kB value round trip"; else
+    not_ok "500 kB value round trip" "$(wc -c < "$work/big.out") bytes back"; fi
+txn=$($py -c 'import json; print(json.dumps([{"KV": {"Verb": "set", "Key": "fw/many/%04d" % i,
+      "Value": "eA=="}} for i in range(64)]))')
+for i in 1 2 3 4 5 6 7 8; do $CURL -X PUT -d "$(echo "$txn" | sed "s|fw/many/|fw/many/$i/|g")" \
+    "$U/txn" > /dev/null; done
+# (-dev pretty-prints: compare the data)
+canon() { $py -c 'import json, sys; d = json.load(sys.stdin); print(len(d), json.dumps(d))' | md5sum; }
+check "512-key listing through the client equals the server's" \
+    "$($CURL "http://$S:$HP/v1/kv/fw/many?recurse" | canon)" "$($CURL "$U/kv/fw/many?recurse" | canon)"
 mi=$($CURL "$U/kv/fw/a" | sed 's/.*"ModifyIndex":\([0-9]*\).*/\1/')
 check "cas with a stale index refused" false "$($CURL -X PUT -d x "$U/kv/fw/a?cas=1")"
 check "cas with the current index applied" true "$($CURL -X PUT -d casval "$U/kv/fw/a?cas=$mi")"
