@@ -14,3 +14,4 @@ EXTRA_DIST += contrib/check_file/test.sh contrib/check_file/README.md \
 EXTRA_DIST += contrib/bench/blocking.sh contrib/bench/blockload.c contrib/bench/checks.sh \
 	contrib/bench/checks_listener.py contrib/bench/http.sh contrib/bench/dns.sh \
 	contrib/bench/gossip-sim contrib/bench/raft-sim
+EXTRA_DIST += contrib/bench/gossip.sh contrib/bench/gossip.py

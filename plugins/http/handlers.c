@@ -5,6 +5,7 @@
  * generic api->call with a JSON args object (spec/http-api.md §1-§8).
  * Completion callbacks build the response; they never run inside the call.
  */
+#include "h_gossip.h"
 #include "kvjson.h"
 #include "server.h"
 
@@ -511,6 +512,8 @@ static void call_handle(tbh_conn_t *c)
         set_string(c, x->args, "Format", tbh_query_get(&x->query, "format")) != 0)
         return;
     if ((rt->flags & TBH_R_AGENT) && tbh_agent_args(c) != 0)
+        return;
+    if ((rt->flags & TBH_R_GOSSIP) && tbh_gossip_args(c) != 0)
         return;
     x->call = s->api->call(s->self, rt->rpc, x->args, &x->opts, on_call, c);
     if (!x->call)

@@ -19,6 +19,7 @@ HTTP_SERVER_SOURCES += plugins/http/render_cache.c
 HTTP_SERVER_SOURCES += plugins/http/h_monitor.c
 HTTP_SERVER_SOURCES += plugins/http/drain.c
 HTTP_SERVER_SOURCES += plugins/http/h_agent.c
+HTTP_SERVER_SOURCES += plugins/http/h_gossip.h plugins/http/h_gossip.c
 HTTP_SERVER_SOURCES += plugins/http/tls.c plugins/http/tls.h
 HTTP_SERVER_SOURCES += plugins/http/h_operator.c
 

@@ -372,7 +372,17 @@ static const tbh_route_t routes[] = {
      TBH_R_QUERY},
 
     {"/v1/agent/self", TBH_M_GET, TBH_EP_CALL, "Agent.Self", NULL, NULL, 0},
-    {"/v1/agent/members", TBH_M_GET, TBH_EP_CALL, "Agent.Members", NULL, NULL, TBH_R_WAN},
+    {"/v1/agent/members", TBH_M_GET, TBH_EP_CALL, "Agent.Members", NULL, NULL,
+     TBH_R_WAN | TBH_R_GOSSIP},
+    /* gossip (h_gossip.c); GET where python-consul 0.7.1 sends it */
+    {"/v1/agent/join/", TBH_M_PUT | TBH_M_GET, TBH_EP_CALL, "Agent.Join", "Address",
+     "Missing address", TBH_R_WAN | TBH_R_NO_RESULT},
+    {"/v1/agent/leave", TBH_M_PUT, TBH_EP_CALL, "Agent.Leave", NULL, NULL, TBH_R_NO_RESULT},
+    {"/v1/agent/force-leave/", TBH_M_PUT | TBH_M_GET, TBH_EP_CALL, "Agent.ForceLeave", "Node",
+     "Missing node name", TBH_R_WAN | TBH_R_NO_RESULT | TBH_R_GOSSIP},
+    {"/v1/event/fire/", TBH_M_PUT, TBH_EP_CALL, "Event.Fire", "Name", "Missing name",
+     TBH_R_GOSSIP},
+    {"/v1/event/list", TBH_M_GET, TBH_EP_CALL, "Event.List", NULL, NULL, Q | TBH_R_GOSSIP},
     {"/v1/agent/services", TBH_M_GET, TBH_EP_CALL, "Agent.Services", NULL, NULL, 0},
     {"/v1/agent/checks", TBH_M_GET, TBH_EP_CALL, "Agent.Checks", NULL, NULL, 0},
     {"/v1/agent/reload", TBH_M_PUT, TBH_EP_CALL, "Agent.Reload", NULL, NULL, TBH_R_NO_RESULT},

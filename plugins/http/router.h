@@ -98,6 +98,7 @@ typedef enum tbh_ep {
 #define TBH_R_DISCOVERY 0x100u /* catalog/health: discovery_max_stale applies */
 #define TBH_R_AGENT 0x200u     /* agent local-state route: h_agent.c hooks */
 #define TBH_R_TEXT 0x400u      /* "Format": ?format; a JSON string result is sent as text */
+#define TBH_R_GOSSIP 0x800u    /* gossip route: h_gossip.c fills the args */
 
 typedef struct tbh_route {
     const char *pattern; /* exact path, or a prefix when it ends in '/' */

@@ -23,6 +23,7 @@
 #include "agent/agent.h"
 #include "agent/checks.h"
 #include "endpoint/endpoint.h"
+#include "gossip/runtime.h"
 #include "plugin/plugin.h"
 #include "raft/node.h"
 #include "state/state.h"
@@ -161,8 +162,13 @@ static void reload(tb__agent_t *a)
 static void on_signal(uv_signal_t *h, int signum)
 {
     tb__agent_t *a = h->data;
-    if (signum == SIGHUP) reload(a);
-    else begin_shutdown(a, signum == SIGINT ? "interrupt" : "terminated");
+    if (signum == SIGHUP) {
+        reload(a);
+        return;
+    }
+    begin_shutdown(a, signum == SIGINT ? "interrupt" : "terminated");
+    /* Consul: leave_on_terminate / skip_leave_on_interrupt decide. */
+    if (a->gossip) tb__gossip_stop(a->gossip, tb__gossip_should_leave(a->gossip, signum));
 }
 
 /* ------------------------------------------------------------ run */
@@ -260,6 +266,18 @@ int tb__agent_run(tb__config_t *cfg, tb__config_args_t *args)
         fail(a, err ? err : strdup("out of memory"));
         goto out_stop;
     }
+    a->gossip = tb__gossip_start(a, &err);
+    if (err) {
+        /* -dev keeps working without gossip (another dev agent holds the
+         * port); a real agent refuses to start. */
+        if (!cfg->dev) {
+            fail(a, err);
+            goto out_stop;
+        }
+        tb__log(&a->log, TB_LOG_WARN, "agent", "gossip disabled: %s", err);
+        free(err);
+        err = NULL;
+    }
     banner(a, advertise);
     if (tb__plugins_start(a->plugins, &err) != 0) {
         fail(a, err);
@@ -286,6 +304,7 @@ int tb__agent_run(tb__config_t *cfg, tb__config_args_t *args)
 out_stop:
     /* A refused start: stop what was started, then let handles close. */
     a->stopping = 1;
+    if (a->gossip) tb__gossip_stop(a->gossip, 0);
     if (a->checks) tb__checks_stop(a->checks);
     if (a->plugins) tb__plugins_stop(a->plugins);
     if (a->endpoint) tb__endpoint_shutdown(a->endpoint);
@@ -294,6 +313,7 @@ out_free:
     /* Anything a plugin left open (a forgotten timer) is closed here. */
     uv_walk(&a->loop, close_any, NULL);
     uv_run(&a->loop, UV_RUN_DEFAULT);
+    tb__gossip_free(a->gossip);
     tb__checks_free(a->checks);
     tb__plugins_free(a->plugins);
     tb__endpoint_free(a->endpoint);

@@ -930,6 +930,7 @@ void tb__checks_free(tb__checks_t *c)
     free(c->list);
     json_decref(c->services);
     json_decref(c->api_services);
+    json_decref(c->serf_check);
     free(c);
 }
 

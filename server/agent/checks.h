@@ -56,6 +56,10 @@ void tb__checks_start(tb__checks_t *c);
 /* Stop timers (probes in flight finish into the void). */
 void tb__checks_stop(tb__checks_t *c);
 void tb__checks_free(tb__checks_t *c);
+/* The leader's gossip reconciliation writes the agent's own serfHealth
+ * (check JSON, reference stolen) with the agent's node body; the
+ * anti-entropy sync restores the last one written if it disappears. */
+void tb__sync_serf_health(tb__checks_t *c, json_t *check);
 /* SIGHUP: apply the new config's services and checks (added, changed,
  * removed) without touching API-registered ones. -1 with *err, nothing
  * changed. */

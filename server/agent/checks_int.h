@@ -61,6 +61,7 @@ struct tb__checks {
     size_t last_nodes;   /* cluster size seen by the last full sync */
     tb__checks_stats_t st;
     uint64_t late_hist[TB__LATE_BUCKETS]; /* run lateness histogram */
+    json_t *serf_check;  /* our serfHealth as the gossip leader last wrote it */
 };
 
 /* checks.c */

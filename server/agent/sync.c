@@ -18,6 +18,7 @@
 
 #include "agent/checks_int.h"
 #include "endpoint/endpoint.h"
+#include "gossip/runtime.h"
 
 #define AE_BASE_MS 60000ULL
 #define REAP_MS 30000ULL
@@ -78,12 +79,27 @@ static json_t *serf_check(void)
                      "Status", "passing", "Output", "Agent alive and reachable");
 }
 
+/* serfHealth belongs to the leader's gossip reconciliation while the LAN
+ * pool runs; a server without gossip writes its own. */
+static int owns_serf_check(const tb__checks_t *c)
+{
+    return c->agent->state && !tb__gossip_running(c->agent->gossip);
+}
+
 void tb__sync_node(tb__checks_t *c)
 {
     /* A server registers itself: node, the consul service and its node
-     * health (gossip will own serfHealth once it lands). */
-    if (c->agent->state) send_register(c, server_service(c), serf_check());
+     * health. */
+    if (c->agent->state)
+        send_register(c, server_service(c), owns_serf_check(c) ? serf_check() : NULL);
     else send_register(c, NULL, NULL);
+}
+
+void tb__sync_serf_health(tb__checks_t *c, json_t *check)
+{
+    json_decref(c->serf_check);
+    c->serf_check = json_incref(check);
+    send_register(c, NULL, check);
 }
 
 void tb__sync_service(tb__checks_t *c, const json_t *svc)
@@ -292,7 +308,13 @@ static void ae_finish(ae_run_t *run, const json_t *remote_checks)
         if (!json_object_get(local, id)) tb__sync_deregister(c, NULL, id);
     }
     json_decref(local);
-    if (c->agent->state && !serf_seen && !node_missing) send_register(c, NULL, serf_check());
+    if (!serf_seen) {
+        if (owns_serf_check(c)) {
+            if (!node_missing) send_register(c, NULL, serf_check());
+        } else if (c->serf_check) {
+            send_register(c, NULL, json_deep_copy(c->serf_check));
+        }
+    }
     json_decref(rchecks);
     c->st.sync_repairs += c->st.catalog_writes - before;
     if (c->st.catalog_writes != before)

@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_int.h"
+#include "cli/gossip_cmd.h"
 #include "config/tb_config.h"
 #include "agent/agent.h"
 
@@ -25,8 +26,14 @@ typedef struct command {
 static const command_t commands[] = {
     {"agent", tb__cmd_agent, 0, "Runs a Tribune agent"},
     {"catalog", tb__cmd_catalog, 1, "Interact with the catalog"},
+    {"event", tb__cmd_event, 1, "Fire a new event"},
+    {"force-leave", tb__cmd_force_leave, 1,
+     "Forces a member of the cluster to enter the \"left\" state"},
     {"info", tb__cmd_info, 1, "Provides debugging information for operators."},
+    {"join", tb__cmd_join, 1, "Tell Tribune agent to join cluster"},
+    {"keygen", tb__cmd_keygen, 0, "Generates a new encryption key"},
     {"kv", tb__cmd_kv, 1, "Interact with the key-value store"},
+    {"leave", tb__cmd_leave, 1, "Gracefully leaves the Tribune cluster and shuts down"},
     {"maint", tb__cmd_maint, 1, "Controls node or service maintenance mode"},
     {"members", tb__cmd_members, 1, "Lists the members of a Tribune cluster"},
     {"operator", tb__cmd_operator, 1, "Provides cluster-level tools for Tribune operators"},

@@ -12,6 +12,7 @@ libtbcli_a_SOURCES = \
 	server/cli/catalog.c \
 	server/cli/members.c
 libtbcli_a_SOURCES += server/cli/local_cmd.c
+libtbcli_a_SOURCES += server/cli/gossip_cmd.h server/cli/gossip_cmd.c
 libtbcli_a_SOURCES += server/cli/operator.c server/cli/snapshot.c
 
 # Unit tests of the parser and formatters; the commands themselves are

@@ -11,12 +11,13 @@
 #include <strings.h>
 
 #include "cli/cli_int.h"
+#include "cli/gossip_cmd.h"
 
 #define END_FLAGS {NULL, 0, NULL, NULL, NULL, NULL, 0, NULL, 0}
 
 /* One request; 0 on 2xx, else prints "<what>: <error>" and returns -1. */
-static int call(const tb__http_opts_t *o, const char *method, const char *path, const char *q,
-                const char *body, const char *what, json_t **out)
+int tb__cli_call(const tb__http_opts_t *o, const char *method, const char *path, const char *q,
+                 const char *body, const char *what, json_t **out)
 {
     tb__http_resp_t r;
     if (tb__http_do(o, method, path, q, body, body ? strlen(body) : 0, &r) != 0) {
@@ -58,7 +59,7 @@ int tb__cmd_reload(int argc, char **argv)
     int first;
     int rc = tb__flags_parse(flags, argc, argv, &first, reload_help, NULL);
     if (rc != TB__FLAGS_OK) return rc == TB__FLAGS_HELP ? 0 : 1;
-    if (call(&o, "PUT", "/v1/agent/reload", NULL, NULL, "Error reloading", NULL) != 0) return 1;
+    if (tb__cli_call(&o, "PUT", "/v1/agent/reload", NULL, NULL, "Error reloading", NULL) != 0) return 1;
     printf("Configuration reload triggered\n");
     return 0;
 }
@@ -83,9 +84,9 @@ static const char maint_help[] =
 static int maint_list(const tb__http_opts_t *o)
 {
     json_t *self = NULL, *checks = NULL;
-    if (call(o, "GET", "/v1/agent/self", NULL, NULL, "Error querying agent", &self) != 0)
+    if (tb__cli_call(o, "GET", "/v1/agent/self", NULL, NULL, "Error querying agent", &self) != 0)
         return 1;
-    if (call(o, "GET", "/v1/agent/checks", NULL, NULL, "Error getting checks", &checks) != 0) {
+    if (tb__cli_call(o, "GET", "/v1/agent/checks", NULL, NULL, "Error getting checks", &checks) != 0) {
         json_decref(self);
         return 1;
     }
@@ -160,7 +161,7 @@ int tb__cmd_maint(int argc, char **argv)
                                      : "Error disabling service maintenance")
                            : (enable ? "Error enabling node maintenance"
                                      : "Error disabling node maintenance");
-    int bad = call(&o, "PUT", path ? path : "/v1/agent/maintenance", q.s, NULL, what, NULL);
+    int bad = tb__cli_call(&o, "PUT", path ? path : "/v1/agent/maintenance", q.s, NULL, what, NULL);
     free(q.s);
     free(path);
     if (bad) return 1;
@@ -318,7 +319,7 @@ static int services_register(int argc, char **argv)
         char *body = json_dumps(s, JSON_COMPACT);
         char what[300];
         snprintf(what, sizeof what, "Error registering service \"%s\"", sname ? sname : "");
-        if (call(&o, "PUT", "/v1/agent/service/register", NULL, body, what, NULL) != 0) {
+        if (tb__cli_call(&o, "PUT", "/v1/agent/service/register", NULL, body, what, NULL) != 0) {
             ret = 1;
         } else {
             printf("Registered service: %s\n", sname ? sname : "");
@@ -385,7 +386,7 @@ static int services_deregister(int argc, char **argv)
         free(esc);
         char what[300];
         snprintf(what, sizeof what, "Error deregistering service \"%s\"", sid);
-        if (call(&o, "PUT", p.s, NULL, NULL, what, NULL) != 0) ret = 1;
+        if (tb__cli_call(&o, "PUT", p.s, NULL, NULL, what, NULL) != 0) ret = 1;
         else printf("Deregistered service: %s\n", sid);
         free(p.s);
         if (ret) break;

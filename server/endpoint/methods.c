@@ -18,6 +18,8 @@
 #include "agent/checks.h"
 #include "plugin/plugin.h"
 #include "endpoint/endpoint_int.h"
+#include "endpoint/members.h"
+#include "gossip/runtime.h"
 #include "raft/node.h"
 
 #define STATE(ep) ((ep)->agent->state)
@@ -461,10 +463,13 @@ static json_t *member_json(tb__endpoint_t *ep)
 
 static void m_members(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c)
 {
-    (void)c;
+    if (tb__gossip_running(ep->agent->gossip)) {
+        tb__m_members(ep, a, out, c);
+        return;
+    }
     out->json = json_array();
-    /* Until gossip lands the LAN pool is this agent; the WAN pool holds
-     * servers only. */
+    /* Without gossip (a -dev agent whose port was taken) the LAN pool is
+     * this agent; the WAN pool holds servers only. */
     if (!json_is_true(tb__jget(a, "WAN")) || CFG(ep)->server)
         json_array_append_new(out->json, member_json(ep));
 }
@@ -521,11 +526,14 @@ static json_t *stats_json(tb__endpoint_t *ep)
     json_object_set_new(st, "runtime", json_pack("{s:s,s:s,s:s}", "arch",
                                                  sizeof(void *) == 8 ? "amd64" : "386", "os",
                                                  "linux", "version", "C11/libuv"));
-    json_object_set_new(st, "serf_lan", json_pack("{s:s,s:s,s:s}", "members", "1", "failed", "0",
-                                                  "left", "0"));
-    if (cfg->server)
-        json_object_set_new(st, "serf_wan", json_pack("{s:s,s:s,s:s}", "members", "1", "failed",
-                                                      "0", "left", "0"));
+    json_t *lan = tb__gossip_self_stats(ep, 0);
+    json_object_set_new(st, "serf_lan", lan ? lan : json_pack("{s:s,s:s,s:s}", "members", "1",
+                                                              "failed", "0", "left", "0"));
+    if (cfg->server) {
+        json_t *wan = tb__gossip_self_stats(ep, 1);
+        json_object_set_new(st, "serf_wan", wan ? wan : json_pack("{s:s,s:s,s:s}", "members", "1",
+                                                                  "failed", "0", "left", "0"));
+    }
     return st;
 }
 
@@ -635,6 +643,12 @@ static const tb__method_t methods[] = {
     {"Coordinate.ListDatacenters", NULL, 0, 0, tb__m_coord_datacenters, NULL},
     {"Coordinate.ListNodes", "node", 1, 0, tb__m_coord_nodes, tb__w_coord_nodes},
     {"Coordinate.Node", "node", 1, 0, tb__m_coord_node, tb__w_coord_node},
+    /* gossip (members.c); actions are writes so reads never share them */
+    {"Agent.Join", "agent", 0, 1, tb__m_join, NULL},
+    {"Agent.Leave", "agent", 0, 1, tb__m_leave, NULL},
+    {"Agent.ForceLeave", "agent", 0, 1, tb__m_force_leave, NULL},
+    {"Event.Fire", "event", 0, 1, tb__m_event_fire, NULL},
+    {"Event.List", "event", 0, 0, tb__m_event_list, tb__w_events},
 };
 
 static const tb__method_t unknown_method = {"", NULL, 0, 0, m_unknown, NULL};

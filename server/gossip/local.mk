@@ -1,14 +1,16 @@
 # server/gossip/local.mk - build rules for server/gossip (memberlist/serf
 # wire codec, SWIM + Lifeguard and serf state machines, simulator).
 #
-# libtbgossip.a is not yet part of CORE_ARCHIVES (agent integration comes
-# with the next part of issue 4); the unit tests and the simulator link it.
+# runtime.c is the agent's libuv glue; the endpoint methods over it
+# (server/endpoint/members.c) are built here too, beside the code they call.
 noinst_LIBRARIES += libtbgossip.a
 libtbgossip_a_CPPFLAGS = $(CORE_CPPFLAGS)
 libtbgossip_a_SOURCES = \
 	server/gossip/wire.h server/gossip/wire.c \
 	server/gossip/swim.h server/gossip/swim.c \
-	server/gossip/serf.h server/gossip/serf.c
+	server/gossip/serf.h server/gossip/serf.c \
+	server/gossip/runtime.h server/gossip/runtime.c \
+	server/endpoint/members.h server/endpoint/members.c
 
 TB_GOSSIP_TEST_CPPFLAGS = $(UNIT_CPPFLAGS) \
 	-DTB_GOSSIP_TESTDATA='"$(abs_top_srcdir)/server/gossip/tests/data"'
@@ -51,3 +53,8 @@ EXTRA_DIST += server/gossip/tests/gsim-check.sh
 server_gossip_tests_gsim_SOURCES = server/gossip/tests/gsim.c
 server_gossip_tests_gsim_CPPFLAGS = $(UNIT_CPPFLAGS)
 server_gossip_tests_gsim_LDADD = libtbgossip.a $(DEP_LIBS)
+
+# Real agents against real serf 0.9.4 agents (127.0.5.x, ports 19520-19524):
+# joins both ways, events, failure detection, leave, encryption, wrong key.
+TESTS += server/gossip/tests/agent_serf_interop.sh
+EXTRA_DIST += server/gossip/tests/agent_serf_interop.sh
