@@ -4,7 +4,8 @@
 # (loopback only; each server on CPU 0 with one worker/thread, wrk on CPU 1):
 #   GET /v1/health/service/web?passing   (5 passing instances)
 #   GET /v1/kv/bench/key                 (one small key)
-# with 1 and 64 keep-alive connections; prints req/s, p99 and the ratio
+# with 1 and 64 keep-alive connections; prints req/s, p99, server CPU
+# microseconds per request (user + system) and the req/s ratio
 # Tribune/nginx (goal: at least 0.5). --tls: both over HTTPS instead
 # (Tribune's ports.https, nginx `listen ... ssl`, one throwaway RSA-2048
 # certificate made with openssl, TLS 1.3 as wrk negotiates it).
@@ -102,24 +103,34 @@ for _ in $(seq 100); do curl -skf -o /dev/null "$NURL/v1/kv/bench/key" && break;
 cmp -s <(curl -sk "$NURL/v1/health/service/web?passing") "$WORK/health.json" ||
   { echo "http.sh: nginx does not serve the same bytes" >&2; exit 1; }
 
-run() { # url conns -> "rps p99"
-  local out
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of a pid
+HZ=$(getconf CLK_TCK)
+NWPID=$(pgrep -P "$NPID" | head -n 1) # nginx's one worker does the serving
+run() { # url conns server-pid -> "rps p99 cpu_us_per_request"
+  local out t0 t1
+  t0=$(ticks "$3")
   out=$(taskset -c $LOAD_CPU wrk -t1 -c"$2" -d"${DURATION}s" --latency "$1")
-  local rps p99
+  t1=$(ticks "$3")
+  local rps p99 reqs
   rps=$(echo "$out" | awk '/^Requests\/sec:/{printf "%.0f", $2}')
   p99=$(echo "$out" | awk '$1=="99%"{print $2}')
-  echo "$rps $p99"
+  reqs=$(echo "$out" | awk '/requests in/{print $1}')
+  echo "$rps $p99 $(awk -v t=$((t1 - t0)) -v hz="$HZ" -v n="$reqs" 'BEGIN{printf "%.1f", n ? t * 1e6 / hz / n : 0}')"
 }
 cmp -s <(curl -sk "$TURL/v1/health/service/web?passing") "$WORK/health.json" ||
   { echo "http.sh: tribune does not serve the same bytes over $SCHEME" >&2; exit 1; }
 printf '# %s, health body %s bytes, kv body %s bytes, %ss per run\n' "$SCHEME" \
   "$(wc -c < "$WORK/health.json")" "$(wc -c < "$WORK/kv.json")" "$DURATION"
-printf '%-40s %6s %12s %10s %12s %10s %8s\n' path conns tribune_rps t_p99 nginx_rps n_p99 ratio
+# us/req: the server's CPU time (user + system) per answered request; the
+# load tool shares the machine, so this is the steadier comparison
+printf '%-40s %6s %12s %10s %8s %12s %10s %8s %8s\n' path conns tribune_rps t_p99 t_us/req \
+  nginx_rps n_p99 n_us/req ratio
 for path in "/v1/health/service/web?passing" "/v1/kv/bench/key"; do
   for c in 1 64; do
-    read -r trps tp99 < <(run "$TURL$path" $c)
-    read -r nrps np99 < <(run "$NURL$path" $c)
-    printf '%-40s %6s %12s %10s %12s %10s %8s\n' "$path" "$c" "$trps" "$tp99" "$nrps" "$np99" \
+    read -r trps tp99 tcpu < <(run "$TURL$path" $c $TPID)
+    read -r nrps np99 ncpu < <(run "$NURL$path" $c "$NWPID")
+    printf '%-40s %6s %12s %10s %8s %12s %10s %8s %8s\n' "$path" "$c" "$trps" "$tp99" "$tcpu" \
+      "$nrps" "$np99" "$ncpu" \
       "$(awk -v a="$trps" -v b="$nrps" 'BEGIN{printf "%.2f", b ? a/b : 0}')"
   done
 done
