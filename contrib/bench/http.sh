@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --plugin-dir) PLUGIN_DIR=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
     --tls) TLS=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "http.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
