@@ -28,9 +28,12 @@ plugins_dns_tests_test_dns_unit_CPPFLAGS = $(AM_CPPFLAGS) $(CUNIT_CFLAGS) -I$(to
 plugins_dns_tests_test_dns_unit_LDADD = $(CUNIT_LIBS) $(UV_LIBS) $(JANSSON_LIBS)
 
 # End to end with dig and kdig against a dev agent (temp install), with a
-# tiny Python resolver as the recursor; and the fuzz corpus replay.
-TESTS += plugins/dns/tests/dns-e2e.sh plugins/dns/tests/fuzz-corpus.sh
+# tiny Python resolver as the recursor; on a client agent whose reads are
+# forwarded to a server; and the fuzz corpus replay.
+TESTS += plugins/dns/tests/dns-e2e.sh plugins/dns/tests/fuzz-corpus.sh \
+	plugins/dns/tests/dns-client.sh
 EXTRA_DIST += plugins/dns/tests/dns-e2e.sh plugins/dns/tests/dns_e2e.py \
+	plugins/dns/tests/dns-client.sh \
 	plugins/dns/tests/fuzz-corpus.sh plugins/dns/tests/fuzz_dns.c \
 	plugins/dns/tests/corpus plugins/dns/README.md
 
