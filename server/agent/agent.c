@@ -1,6 +1,7 @@
 /*
  * agent.c - `tribune agent`: builds the one agent context, loads plugins,
- * opens the state store (servers), starts the endpoint layer, the local
+ * opens the state store (servers) and, outside -dev, the Raft node that
+ * replicates it (server/raft/node.h), starts the endpoint layer, the local
  * checks and the surfaces, and runs the loop until SIGINT/SIGTERM. SIGHUP
  * rebuilds the configuration and hands it to the plugins. Start-up refusals
  * (bad plugin, bad check definition, port in use) are one line on stderr
@@ -123,6 +124,9 @@ static void begin_shutdown(tb__agent_t *a, const char *why)
     if (a->checks) tb__checks_stop(a->checks);
     if (a->plugins) tb__plugins_stop(a->plugins);
     if (a->endpoint) tb__endpoint_shutdown(a->endpoint);
+    /* A leader hands leadership over first; the node closes its handles
+     * once that is done (or timed out). */
+    if (a->raft) tb__raftnode_stop(a->raft);
     uv_signal_stop(&a->sig_int);
     uv_signal_stop(&a->sig_term);
     uv_signal_stop(&a->sig_hup);
@@ -212,11 +216,6 @@ int tb__agent_run(tb__config_t *cfg, tb__config_args_t *args)
     tb__logger_init(&a->log, (tb_log_level_t)cfg->log_level, cfg->log_json, stderr);
     signal(SIGPIPE, SIG_IGN);
 
-    if (cfg->server && cfg->bootstrap_expect > 1) {
-        fail(a, strdup("bootstrap_expect > 1 needs multi-server Raft, which this build does not "
-                       "have yet: use -bootstrap (one server) or -dev"));
-        goto out;
-    }
     advertise = pick_advertise(cfg);
     if (!cfg->advertise_addr || !*cfg->advertise_addr) {
         /* The merged config is the agent's; record the address it chose so
@@ -241,10 +240,6 @@ int tb__agent_run(tb__config_t *cfg, tb__config_args_t *args)
             fail(a, err);
             goto out_dl;
         }
-        if (!cfg->dev)
-            tb__log(&a->log, TB_LOG_WARN, "agent",
-                    "single server without Raft persistence yet: the state store lives in "
-                    "memory and is lost when the agent stops");
     }
     a->endpoint = tb__endpoint_new(a);
     if (!a->endpoint) {
@@ -256,6 +251,15 @@ int tb__agent_run(tb__config_t *cfg, tb__config_args_t *args)
     if (cfg->server && tb__endpoint_listen(a->endpoint, &err) != 0) {
         fail(a, err);
         goto out_stop;
+    }
+    if (cfg->server && !cfg->dev) {
+        /* The Raft node recovers the state store from data_dir/raft
+         * before any surface can read it. */
+        a->raft = tb__raftnode_start(a, &err);
+        if (!a->raft) {
+            fail(a, err);
+            goto out_stop;
+        }
     }
     if (tb__plugins_load(a, &a->plugins, &err) != 0) {
         fail(a, err);
@@ -294,7 +298,7 @@ int tb__agent_run(tb__config_t *cfg, tb__config_args_t *args)
     uv_signal_start(&a->sig_hup, on_signal, SIGHUP);
     tb__log(&a->log, TB_LOG_INFO, "agent", "started: node=%s datacenter=%s server=%s",
             cfg->node_name, cfg->datacenter, cfg->server ? "true" : "false");
-    if (a->state)
+    if (a->state && !a->raft)
         tb__log(&a->log, TB_LOG_INFO, "agent.server", "cluster leadership acquired (single server)");
 
     uv_run(&a->loop, UV_RUN_DEFAULT);
@@ -308,6 +312,7 @@ out_stop:
     if (a->checks) tb__checks_stop(a->checks);
     if (a->plugins) tb__plugins_stop(a->plugins);
     if (a->endpoint) tb__endpoint_shutdown(a->endpoint);
+    if (a->raft) tb__raftnode_stop(a->raft);
 out_free:
     uv_run(&a->loop, UV_RUN_DEFAULT);
     /* Anything a plugin left open (a forgotten timer) is closed here. */
@@ -316,6 +321,8 @@ out_free:
     tb__gossip_free(a->gossip);
     tb__checks_free(a->checks);
     tb__plugins_free(a->plugins);
+    /* before the endpoint: the node answered its pending calls when it stopped */
+    tb__raftnode_free(a->raft);
     tb__endpoint_free(a->endpoint);
     if (a->state) tb__state_close(a->state);
 out_dl:

@@ -339,60 +339,152 @@ static void run_generic_read(tb_call_t *c, tb__ep_out_t *o)
     tb__ep_filter_out(c->args, o);
 }
 
-void tb__ep_apply(tb__endpoint_t *ep, tb__buf_t *cmd, tb__ep_out_t *out)
+/* The FSM's answer into a call's result. */
+static void take_result(tb__ep_out_t *out, tb__apply_result_t *ar, uint64_t idx)
+{
+    out->status = ar->status;
+    out->error = ar->error;
+    ar->error = NULL;
+    out->applied = ar->applied;
+    if (!out->json) {
+        out->json = ar->json;
+        ar->json = NULL;
+    }
+    out->index = idx;
+}
+
+static void raft_applied(void *arg, tb_status_t st, uint64_t index, tb__apply_result_t *res)
+{
+    tb_call_t *c = arg;
+    tb__ep_out_t *o = c->applying;
+    c->applying = NULL;
+    if (c->cancelled) {
+        out_clear(o);
+        free(o);
+        call_free(c);
+        return;
+    }
+    if (st == TB_OK && res) {
+        take_result(o, res, index);
+    } else {
+        json_decref(o->json);
+        o->json = NULL;
+        if (st == TB_NO_LEADER) tb__ep_fail(o, st, "leadership lost while committing log");
+        else tb__ep_fail(o, st, "agent is shutting down");
+    }
+    complete(c, o);
+    out_clear(o);
+    free(o);
+}
+
+int tb__ep_apply(tb__endpoint_t *ep, tb_call_t *c, tb__buf_t *cmd, tb__ep_out_t *out)
 {
     tb__agent_t *a = ep->agent;
     tb__ep_cache_clear(ep); /* shared reads never outlive a write */
     ep->stats.applies++;
+    if (a->raft) {
+        /* The call stays alive until the entry is committed and applied
+         * here; everything proposed in this loop turn shares one fsync. */
+        tb__ep_out_t *keep = malloc(sizeof *keep);
+        if (!keep) {
+            tb__ep_fail(out, TB_INTERNAL, "out of memory");
+            return 0;
+        }
+        tb_status_t st = tb__raftnode_apply(a->raft, cmd->data, cmd->len, raft_applied, c);
+        if (st != TB_OK) {
+            free(keep);
+            json_decref(out->json);
+            out->json = NULL;
+            tb__ep_fail(out, st, st == TB_NO_LEADER ? "No cluster leader" : "agent is shutting down");
+            return 0;
+        }
+        *keep = *out;
+        memset(out, 0, sizeof *out);
+        c->applying = keep;
+        c->state = CS_APPLYING;
+        return 1;
+    }
     uint64_t last = tb__state_last_index(a->state);
     uint64_t idx = (ep->applied_index > last ? ep->applied_index : last) + 1;
     tb__apply_result_t ar;
     memset(&ar, 0, sizeof ar);
     tb__fsm_apply(a->state, idx, cmd->data, cmd->len, &ar);
     ep->applied_index = idx;
-    out->status = ar.status;
-    out->error = ar.error;
-    ar.error = NULL;
-    out->applied = ar.applied;
-    if (!out->json) {
-        out->json = ar.json;
-        ar.json = NULL;
-    }
-    out->index = idx;
+    take_result(out, &ar, idx);
     tb__apply_result_clear(&ar);
     /* Wake only the waiters whose data changed: they re-run on the queue. */
     tb__watch_flush(a->watches);
+    return 0;
 }
 
-static void run_kv_write(tb_call_t *c, tb__ep_out_t *o)
+/* 1 when the write is pending in Raft (the call completes later). */
+static int run_kv_write(tb_call_t *c, tb__ep_out_t *o)
 {
     tb__endpoint_t *ep = c->ep;
     const tb_kv_write_t *w = &c->kvw;
     if (w->verb != TB_KV_DELETE_TREE && (!w->key || !w->key[0])) {
         tb__ep_fail(o, TB_BAD_REQUEST, "Missing key name");
-        return;
+        return 0;
     }
     if (w->value_len > ep->agent->config->kv_max_value_size) {
         tb__ep_fail(o, TB_TOO_LARGE, "Value exceeds %llu byte limit",
                     (unsigned long long)ep->agent->config->kv_max_value_size);
-        return;
+        return 0;
     }
     if ((w->verb == TB_KV_LOCK || w->verb == TB_KV_UNLOCK) && (!w->session || !w->session[0])) {
         tb__ep_fail(o, TB_BAD_REQUEST, "Missing session");
-        return;
+        return 0;
     }
     if ((unsigned)w->verb > TB_KV_DELETE_CAS) {
         tb__ep_fail(o, TB_BAD_REQUEST, "Unknown KV verb");
-        return;
+        return 0;
     }
     tb__buf_t cmd = {0};
     if (tb__cmd_encode_kv(w, wall_ms(), &cmd) != 0) {
         tb__ep_fail(o, TB_INTERNAL, "cannot encode command");
         tb__buf_free(&cmd);
+        return 0;
+    }
+    int pending = tb__ep_apply(ep, c, &cmd, o);
+    tb__buf_free(&cmd);
+    return pending;
+}
+
+static void writes_applied(void *arg, tb_status_t st)
+{
+    tb_call_t *c = arg;
+    if (c->cancelled) {
+        call_free(c);
         return;
     }
-    tb__ep_apply(ep, &cmd, o);
-    tb__buf_free(&cmd);
+    if (st != TB_OK && c->ep->closing) {
+        tb__ep_out_t o;
+        memset(&o, 0, sizeof o);
+        tb__ep_fail(&o, TB_UNAVAILABLE, "agent is shutting down");
+        complete(c, &o);
+        out_clear(&o);
+        return;
+    }
+    c->routed = 0; /* leadership may have moved meanwhile: route again */
+    enqueue(c->ep, c);
+}
+
+/* Read-your-writes on a Raft leader: a read waits (once) until the writes
+ * proposed here before it arrived are applied, so a client that wrote, or
+ * changed local state that anti-entropy writes at once, then reads, sees
+ * it. Without writes in flight it costs nothing. 1 when the call waits. */
+static int waits_for_writes(tb_call_t *c)
+{
+    tb__agent_t *a = c->ep->agent;
+    int is_write = c->kind == CALL_KV_WRITE || (c->kind == CALL_GENERIC && c->method->write);
+    if (!a->raft || is_write || c->waited_writes || !tb__raftnode_is_leader(a->raft)) return 0;
+    c->waited_writes = 1;
+    uint64_t p = tb__raftnode_proposed_index(a->raft);
+    if (p <= tb__raftnode_applied_index(a->raft)) return 0;
+    c->state = CS_BARRIER; /* held by the node: cancel marks it */
+    if (tb__raftnode_wait_applied(a->raft, p, writes_applied, c) == TB_OK) return 1;
+    c->state = CS_RUNNING;
+    return 0;
 }
 
 static void run_call(tb_call_t *c)
@@ -427,18 +519,20 @@ static void run_call(tb_call_t *c)
             return;
         }
     }
+    if (needs_state && waits_for_writes(c)) return;
     /* ACL enforcement point: every surface passes here with the request's
      * token. Allow-all until the ACL issue lands. */
 
     if (c->kind == CALL_KV_WRITE) {
-        run_kv_write(c, &o);
+        if (run_kv_write(c, &o)) return; /* completes once applied */
     } else if (c->kind == CALL_KV_READ) {
         shared = tb__ep_shared_read(ep, c, &o, run_kv_read);
     } else if (c->method->write) {
         tb__buf_t cmd = {0};
         c->method->run(ep, c->args, &o, &cmd);
-        if (o.status == TB_OK && cmd.len) tb__ep_apply(ep, &cmd, &o);
+        int pending = o.status == TB_OK && cmd.len && tb__ep_apply(ep, c, &cmd, &o);
         tb__buf_free(&cmd);
+        if (pending) return;
     } else {
         shared = tb__ep_shared_read(ep, c, &o, run_generic_read);
     }
@@ -568,6 +662,28 @@ static void ttl_sweep(uv_timer_t *t)
         ep->ttls[i] = ep->ttls[--ep->nttls];
     }
     if (ep->nttls == 0) uv_timer_stop(&ep->ttl_timer);
+}
+
+void tb__endpoint_leadership(tb__endpoint_t *ep, int leader)
+{
+    /* Session TTL timers run on the leader only (as Consul's): a new
+     * leader re-arms every TTL session from the store with a full TTL, a
+     * former leader forgets them. */
+    for (size_t i = 0; i < ep->nttls; i++) free(ep->ttls[i].id);
+    ep->nttls = 0;
+    uv_timer_stop(&ep->ttl_timer);
+    if (!leader || ep->closing || !ep->agent->state) return;
+    json_t *list = tb__state_session_ttls(ep->agent->state);
+    size_t i;
+    json_t *s;
+    json_array_foreach(list, i, s) {
+        uint64_t ns = 0;
+        const char *id = json_string_value(json_object_get(s, "ID"));
+        const char *ttl = json_string_value(json_object_get(s, "TTL"));
+        if (id && ttl && tb__parse_duration(ttl, &ns) == 0 && ns)
+            tb__ep_ttl_set(ep, id, ns / 1000000ULL);
+    }
+    json_decref(list);
 }
 
 /* ------------------------------------------------------------ public API */
@@ -704,7 +820,7 @@ tb_call_t *tb__endpoint_kv_write(tb__endpoint_t *ep, const tb_kv_write_t *req,
 void tb__endpoint_cancel(tb_call_t *c)
 {
     if (!c || c->state == CS_RUNNING) return;
-    if (c->state == CS_BARRIER) {
+    if (c->state == CS_BARRIER || c->state == CS_APPLYING) {
         /* The Raft node still holds it: its callback frees it. */
         c->cancelled = 1;
         return;

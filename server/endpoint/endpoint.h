@@ -44,6 +44,10 @@ int tb__endpoint_listen(tb__endpoint_t *ep, char **err);
  * serf member tags: client agents forward to the alive ones. */
 void tb__endpoint_server_seen(tb__endpoint_t *ep, const char *addr, int alive);
 
+/* The Raft node gained (1) or lost (0) leadership: session TTL timers
+ * follow the leader. */
+void tb__endpoint_leadership(tb__endpoint_t *ep, int leader);
+
 /* Lowercase every key, recursively (check definitions handed to plugins). */
 json_t *tb__lowercase_keys(const json_t *in);
 

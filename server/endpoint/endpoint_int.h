@@ -18,6 +18,8 @@ enum { CALL_GENERIC = 0, CALL_KV_READ = 1, CALL_KV_WRITE = 2 };
 /* CS_FORWARDED: sent to a server (forward.c); CS_BARRIER: a consistent
  * read waiting for the Raft read barrier before it runs here. */
 enum { CS_QUEUED = 0, CS_BLOCKED = 1, CS_RUNNING = 2, CS_FORWARDED = 3, CS_BARRIER = 4 };
+/* CS_APPLYING: a write proposed to Raft; the node's callback completes it. */
+enum { CS_APPLYING = 5 };
 
 /* What a method handler produces. */
 typedef struct tb__ep_out {
@@ -72,6 +74,8 @@ struct tb_call {
     tb_call_t *fnext, *fprev;  /* forward.c: calls on fwd_conn */
     tb_call_t *hnext;          /* forward.c: id hash chain */
     uint64_t hold_until;       /* forward.c: loop ms a call may wait for a leader */
+    struct tb__ep_out *applying; /* CS_APPLYING: the result so far (raft servers) */
+    int waited_writes;           /* read-your-writes wait done (endpoint.c) */
     /* catalog_view.c: a typed catalog read is a generic read whose
      * completion converts the result and calls these */
     tb_result_cb view_cb;
@@ -113,9 +117,11 @@ struct tb__endpoint {
 
 /* endpoint.c */
 uint64_t tb__ep_random(tb__endpoint_t *ep);
-/* Apply a command built by a write method (dev/single server: directly
- * through the FSM with the next index). */
-void tb__ep_apply(tb__endpoint_t *ep, tb__buf_t *cmd, tb__ep_out_t *out);
+/* Apply a command built by a write method for call c: -dev applies it
+ * through the FSM with the next index (0, out final); a Raft leader
+ * proposes it and returns 1: the call completes from the node's callback
+ * once the entry is applied (out moved into the call). */
+int tb__ep_apply(tb__endpoint_t *ep, tb_call_t *c, tb__buf_t *cmd, tb__ep_out_t *out);
 void tb__ep_fail(tb__ep_out_t *out, tb_status_t st, const char *fmt, ...) TB_PRINTF(3, 4);
 /* Hand a call's result to its caller and free the call (forwarded results
  * pass through as the server sent them). */

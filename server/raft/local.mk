@@ -5,7 +5,8 @@ noinst_LIBRARIES += libtbraft.a
 libtbraft_a_CPPFLAGS = $(CORE_CPPFLAGS)
 libtbraft_a_SOURCES = server/raft/le.h server/raft/raft.h server/raft/raft.c server/raft/codec.c \
 	server/raft/log.h server/raft/log.c server/raft/snapshot.c \
-	server/raft/node.h server/raft/node.c
+	server/raft/node.h server/raft/node.c server/raft/node_int.h server/raft/transport.c \
+	server/raft/frame.c
 
 TB_RAFT_TESTS = server/raft/tests/test_codec server/raft/tests/test_raft \
 	server/raft/tests/test_log
@@ -24,6 +25,15 @@ server_raft_tests_test_raft_LDADD = $(TB_RAFT_TEST_LDADD)
 server_raft_tests_test_log_SOURCES = server/raft/tests/test_log.c
 server_raft_tests_test_log_CPPFLAGS = $(UNIT_CPPFLAGS)
 server_raft_tests_test_log_LDADD = $(TB_RAFT_TEST_LDADD)
+# the node glue (frames, hello, a real single-server node) and a 3-server
+# cluster of real agents on 127.0.2.1-4
+check_PROGRAMS += server/raft/tests/node_unit
+TESTS += server/raft/tests/node_unit server/raft/tests/node_cluster.sh
+EXTRA_DIST += server/raft/tests/node_cluster.sh server/raft/tests/fuzz_frame.c
+server_raft_tests_node_unit_SOURCES = server/raft/tests/node_unit.c
+server_raft_tests_node_unit_CPPFLAGS = $(UNIT_CPPFLAGS)
+server_raft_tests_node_unit_LDADD = $(CORE_LIBS) $(CUNIT_LIBS)
+server_raft_tests_node_unit_DEPENDENCIES = libtbcore.a
 # the simulator is optimised even in debug builds: make check runs 3000 seeds
 server_raft_tests_sim_SOURCES = server/raft/tests/sim.c
 server_raft_tests_sim_CPPFLAGS = $(CORE_CPPFLAGS)
@@ -46,3 +56,15 @@ fuzz-raft: $(top_srcdir)/server/raft/tests/fuzz_msg.c $(top_srcdir)/server/raft/
 	$(AM_V_CC)$(TB_RAFT_FUZZ_CC) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
 		-fno-sanitize-recover=undefined -I$(top_srcdir)/server \
 		-o server/raft/tests/fuzz_msg $^
+
+# libFuzzer target for the transport's frames and hello (frame.c), then the
+# message decoder; not part of `make all`:
+#   make fuzz-raft-frame && ./server/raft/tests/fuzz_frame -max_total_time=60
+CLEANFILES += server/raft/tests/fuzz_frame
+.PHONY: fuzz-raft-frame
+fuzz-raft-frame: $(top_srcdir)/server/raft/tests/fuzz_frame.c $(top_srcdir)/server/raft/frame.c \
+		$(top_srcdir)/server/raft/codec.c $(top_srcdir)/server/raft/raft.c
+	@$(MKDIR_P) server/raft/tests
+	$(AM_V_CC)$(TB_RAFT_FUZZ_CC) -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -I$(top_builddir) -I$(top_srcdir)/server \
+		-I$(top_srcdir)/sdk/include -o server/raft/tests/fuzz_frame $^ $(JANSSON_LIBS)

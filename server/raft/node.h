@@ -72,10 +72,17 @@ typedef void (*tb__raftnode_apply_cb)(void *arg, tb_status_t status, uint64_t in
 tb_status_t tb__raftnode_apply(tb__raftnode_t *n, const void *cmd, size_t len,
                                tb__raftnode_apply_cb cb, void *arg);
 
+/* Index of the newest entry this leader proposed (0 when none is
+ * pending); cb of tb__raftnode_wait_applied runs once this server applied
+ * `index` (status != TB_OK: leadership lost or the node stopped first). */
+uint64_t tb__raftnode_proposed_index(const tb__raftnode_t *n);
+typedef void (*tb__raftnode_read_cb)(void *arg, tb_status_t status);
+tb_status_t tb__raftnode_wait_applied(tb__raftnode_t *n, uint64_t index, tb__raftnode_read_cb cb,
+                                      void *arg);
+
 /* Linearizable read barrier (ReadIndex; lease when enabled): cb runs once
  * this server has applied everything committed when the read began. Works
  * on followers too (asks the leader). status != TB_OK: no leader. */
-typedef void (*tb__raftnode_read_cb)(void *arg, tb_status_t status);
 tb_status_t tb__raftnode_read_barrier(tb__raftnode_t *n, tb__raftnode_read_cb cb, void *arg);
 
 /* Operator API. */
