@@ -25,9 +25,12 @@
 #include "config/tb_config.h"
 #include "endpoint/endpoint_int.h"
 #include "raft/node.h"
+#include "raft/raft.h"
 #include "state/archive.h"
 
 #define CFG(ep) ((ep)->agent->config)
+/* A RESTORE travels as one Raft entry (server/state/cmd.c). */
+#define RESTORE_MAX_ENTRY (TB_RAFT_MAX_FRAME / 2)
 
 static int64_t wall_ms(void)
 {
@@ -228,6 +231,12 @@ void tb__m_snapshot_restore(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *o
     }
     if (tb__cmd_encode_restore(blob, len, wall_ms(), cmd) != 0) {
         tb__ep_fail(out, TB_INTERNAL, "cannot encode the restore command");
+    } else if (ep->agent->raft && cmd->len > RESTORE_MAX_ENTRY) {
+        /* one log entry: it must fit a Raft frame with room to spare, or
+         * it could never be replicated */
+        tb__ep_fail(out, TB_TOO_LARGE, "snapshot too large to restore through Raft: %zu bytes "
+                    "(limit %u)", cmd->len, (unsigned)RESTORE_MAX_ENTRY);
+        tb__buf_free(cmd);
     } else {
         out->json = json_true();
         rearm_ttls(ep, ttls);
