@@ -6,9 +6,10 @@
 # GET/PUT over https; keep-alive; pipelining; plain HTTP and garbage on the
 # HTTPS port; the handshake timeout; a monitor stream over TLS; the CLI
 # over https (-ca-file, CONSUL_CACERT, -tls-server-name); python3-consul
-# over https; SIGHUP picking up
-# a new certificate and verify_incoming (no client cert: refused; with one:
-# 200); monitor ?loglevel=debug below the agent's level and ?logjson.
+# over https; SIGHUP picking up a new certificate and verify_incoming (no
+# client cert: refused; with one: 200), a broken certificate failing the
+# reload while the old one serves; monitor ?loglevel=debug below the
+# agent's level and ?logjson.
 # Ports 19550-19569.
 . "$TB_SRCDIR/plugins/check_script/tests/checklib.sh"
 serialize http_https_ports
@@ -155,6 +156,17 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --cacert ca.pem --cert client.pem 
 "$tb" kv get -http-addr "$hsurl" -ca-file ca.pem -client-cert client.pem -client-key client.key \
     tls/cli >cli.out 2>&1 || fail "cli with a client certificate: $(cat cli.out)"
 note "SIGHUP: new certificate for new connections, open streams kept; verify_incoming: no cert refused, cert 200"
+
+printf 'not a certificate\n' >live.pem
+kill -HUP "$agent_pid"
+i=0
+until grep -q "Failed to reload plugins: .*cert_file: cannot load the certificate in $work/live.pem" "$work/agent.log"; do
+    i=$((i + 1)); [ "$i" -lt 50 ] || fail "a broken certificate on SIGHUP was not reported"; sleep 0.1
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert ca.pem --cert client.pem --key client.key \
+    "$hsurl/v1/status/leader")
+[ "$code" = 200 ] || fail "after a failed reload the old certificate no longer serves: HTTP $code"
+note "a broken certificate on SIGHUP fails the reload with the key named; the old one keeps serving"
 
 slow=$("$PY" "$probe" slow $hs)
 [ "$slow" -ge 4 ] && [ "$slow" -le 8 ] || fail "silent client closed after ${slow}s, not ~5s"
