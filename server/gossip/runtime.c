@@ -1020,6 +1020,10 @@ static void reconcile_member(tb__gossip_t *g, const tb__serf_member_t *m, int re
     int self = !strcmp(m->name, a->config->node_name);
     if (status == 3) {
         if (self) return; /* our own leave: the next leader reaps us */
+        char sid[64];
+        tag_get(m->meta, m->meta_len, "role", role, sizeof role);
+        tag_get(m->meta, m->meta_len, "id", sid, sizeof sid);
+        if (a->raft && !strcmp(role, "consul")) tb__raftnode_server_left(a->raft, sid);
         json_t *b = json_pack("{s:s,s:s}", "Datacenter", dc, "Node", m->name);
         tb__endpoint_call(a->endpoint, "Catalog.Deregister", b, NULL, rec_done, g);
         json_decref(b);

@@ -682,6 +682,19 @@ static void membership(tb__raftnode_t *n)
 {
     if (tb__raft_role(n->r) != TB_RAFT_LEADER || n->stopping) return;
     const tb__raft_conf_t *c = tb__raft_conf(n->r);
+    for (size_t i = 0; i < n->npeers; i++) {
+        tb__rpeer_t *p = n->peers[i];
+        if (!p->leaving || tb__raft_conf_find(c, p->id) < 0) continue;
+        int rc = tb__raft_remove(n->r, p->id);
+        if (rc == TB_RAFT_OK) {
+            tb__log(&n->a->log, TB_LOG_INFO, MOD, "removing server %s (%s): it left the cluster",
+                    p->name, p->addr);
+            p->removed = 1;
+            p->leaving = 0;
+            n->book_dirty = 1;
+        }
+        return; /* one change at a time; busy: next round */
+    }
     for (uint32_t i = 0; i < c->n; i++) {
         if (c->s[i].voter) continue;
         int rc = tb__raft_promote(n->r, c->s[i].id);
@@ -693,7 +706,8 @@ static void membership(tb__raftnode_t *n)
     for (size_t i = 0; i < n->npeers; i++) {
         tb__rpeer_t *p = n->peers[i];
         /* Only servers that dialed us recently are alive enough to add. */
-        if (p->removed || !p->in_conns || tb__raft_conf_find(c, p->id) >= 0) continue;
+        if (p->removed || p->leaving || !p->in_conns || tb__raft_conf_find(c, p->id) >= 0)
+            continue;
         if (tb__raft_add_learner(n->r, p->id) == TB_RAFT_OK)
             tb__log(&n->a->log, TB_LOG_INFO, MOD, "adding server %s (%s) as a non-voter",
                     p->name, p->addr);
@@ -1122,6 +1136,15 @@ tb_status_t tb__raftnode_transfer_leader(tb__raftnode_t *n, const char *id,
     tb_status_t st = map_rc(tb__raft_transfer(n->r, to));
     if (st != TB_OK) return st;
     return add_done(n, 2, to, cb, arg);
+}
+
+void tb__raftnode_server_left(tb__raftnode_t *n, const char *node_id)
+{
+    if (!n || n->closed) return;
+    tb__rpeer_t *p = tb__rt_peer(n, tb__rf_id_of(node_id));
+    /* removed by the leader's membership round (one change at a time) */
+    if (p && !p->removed) p->leaving = 1;
+    if (p) membership(n);
 }
 
 void tb__raftnode_server_seen(tb__raftnode_t *n, const char *node_id, const char *node_name,

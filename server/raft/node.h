@@ -52,6 +52,11 @@ void tb__raftnode_accept(tb__raftnode_t *n, uv_tcp_t *conn, const uint8_t *head,
 void tb__raftnode_server_seen(tb__raftnode_t *n, const char *node_id, const char *node_name,
                               const char *addr, int expect);
 
+/* A server left the cluster gracefully or was reaped (serf): on the
+ * leader it leaves the configuration, as Consul's leader removes the Raft
+ * peer of a server member that left. Elsewhere a no-op. Idempotent. */
+void tb__raftnode_server_left(tb__raftnode_t *n, const char *node_id);
+
 /* Introspection (cheap, no allocation). */
 int tb__raftnode_is_leader(const tb__raftnode_t *n);
 /* "ip:port" of the current leader's server port, or NULL when unknown. */

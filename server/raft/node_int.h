@@ -76,7 +76,9 @@ typedef struct tb__rpeer {
     uint64_t id;
     char node_id[37], name[128], addr[64];
     int expect, has_state;
-    int removed;            /* left the configuration by an operator request */
+    int removed;            /* out of the configuration (operator or leave): not re-added
+                               until it says hello again */
+    int leaving;            /* left the cluster: the leader removes it */
     uv_tcp_t *tcp;          /* outgoing connection, NULL while down */
     int connected;
     uv_timer_t retry;

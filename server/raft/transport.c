@@ -401,7 +401,10 @@ static int conn_frame(void *ctx, const uint8_t *payload, size_t len)
             if (p) {
                 c->peer = id;
                 p->in_conns++;
-                if (p->removed && !h->has_state) p->removed = 0; /* restarted empty: rejoin */
+                if (p->removed) { /* it came back (restart, rejoin): it may be added again */
+                    p->removed = p->leaving = 0;
+                    n->book_dirty = 1;
+                }
                 if (!p->connected && p->tcp == NULL) {
                     /* it is back: reconnect now rather than at the end of the backoff */
                     uv_timer_stop(&p->retry);
