@@ -9,7 +9,7 @@
 # over https; SIGHUP picking up a new certificate and verify_incoming (no
 # client cert: refused; with one: 200), a broken certificate failing the
 # reload while the old one serves; monitor ?loglevel=debug below the
-# agent's level and ?logjson.
+# agent's level and ?logjson; tls_cipher_suites and tls_min_version.
 # Ports 19550-19569.
 . "$TB_SRCDIR/plugins/check_script/tests/checklib.sh"
 serialize http_https_ports
@@ -173,4 +173,23 @@ slow=$("$PY" "$probe" slow $hs)
 note "a client that never handshakes is closed after limits.https_handshake_timeout"
 
 stop_agent
+
+# ------------------------------------------------------------ versions, suites
+ok12() { curl -s -o /dev/null --cacert ca.pem --tls-max 1.2 "$@" "https://127.0.0.1:19566/v1/status/leader"; }
+cat >ver.json <<EOF
+{"ports": {"https": 19566}, "tls": {"https": {"cert_file": "$work/srv.pem", "key_file": "$work/srv.key",
+ "tls_cipher_suites": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}}}
+EOF
+start_agent ver 19560 ver.json
+ok12 --ciphers ECDHE-RSA-AES128-GCM-SHA256 || fail "the configured TLS 1.2 suite was refused"
+ok12 --ciphers ECDHE-RSA-AES256-GCM-SHA384 && fail "a suite outside tls_cipher_suites was accepted"
+curl -sf -o /dev/null --cacert ca.pem --tlsv1.3 "https://127.0.0.1:19566/v1/status/leader" ||
+    fail "TLS 1.3 refused"
+stop_agent
+sed 's/"tls_cipher_suites": "[^"]*"/"tls_min_version": "TLSv1_3"/' ver.json >v13.json
+start_agent v13 19560 v13.json
+ok12 && fail "tls_min_version TLSv1_3 accepted TLS 1.2"
+curl -sf -o /dev/null --cacert ca.pem "https://127.0.0.1:19566/v1/status/leader" || fail "TLS 1.3 refused"
+stop_agent
+note "tls.https.tls_cipher_suites limits TLS 1.2 suites; tls_min_version TLSv1_3 refuses TLS 1.2"
 echo "PASS: https"
