@@ -7,7 +7,7 @@
 # the killed server restarts from its data_dir and catches up; a fourth
 # server joins as a learner and is promoted; a malformed frame on the
 # server port closes only that connection; SIGTERM stops every agent with
-# status 0. Addresses 127.0.2.1-4, ports 19300-19304 on each.
+# status 0; a corrupt log segment refuses the start with file and offset. Addresses 127.0.2.1-4, ports 19300-19304 on each.
 set -u
 : "${TB_TMP_INSTALL:?run me from make check (TB_TMP_INSTALL unset)}"
 : "${TB_BINDIR:?}" "${TB_PLUGINDIR:?}"
@@ -168,4 +168,21 @@ for i in 1 2 3 4; do
 done
 for i in 1 2 3 4; do rm -f "$work/s$i.pid"; done
 grep -h "ERROR.*agent.server.raft" "$work"/s*.log && fail "Raft errors in the logs"
+
+# a damaged log record with records after it is corruption: s2 refuses to
+# start and names the file and offset
+seg=$(ls "$work"/d2/raft/seg-*.log | head -n 1)
+"$PY" -c '
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[40] ^= 0xFF  # inside the first record (16-byte header, 8-byte record head)
+open(p, "wb").write(b)' "$seg" || fail "cannot damage $seg"
+"$bindir/tribune" agent -server -node s2 -bind 127.0.2.2 -client 127.0.2.2 -data-dir "$work/d2" \
+    -plugin-dir "$plugindir" -config-file "$work/ports.json" >"$work/corrupt.log" 2>&1
+rc=$?
+[ "$rc" -eq 1 ] || fail "a corrupt log: exit status $rc, expected 1"
+grep -q "==> Error starting agent: raft: .*seg-.*\.log: .* at offset [0-9]" "$work/corrupt.log" ||
+    fail "a corrupt log: no file and offset in: $(cat "$work/corrupt.log")"
+note "a corrupt segment refuses the start: $(grep -o 'raft: .*' "$work/corrupt.log" | sed "s|$work/||")"
 echo "PASS: raft node cluster"
