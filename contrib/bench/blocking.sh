@@ -6,7 +6,9 @@
 #   while blocked / after; the same on one service's health (5 instances,
 #   then one more registered); and W etcd v3 JSON-gateway watchers on one
 #   key notified by one put (kvload --mode watch from the shared anchors).
-# Prints one JSON line per run and a summary table with the ratios.
+# Prints one JSON line per run and a summary table with the ratios and the
+# agent's CPU time per waiter during the fan-out (user + system, from
+# /proc: robust to other load on a shared machine, unlike wall time).
 #
 #   contrib/bench/blocking.sh [--tribune PATH] [--plugin-dir DIR]
 #                             [--waiters "10000 50000"] [--anchors DIR]
@@ -27,7 +29,7 @@ while [ $# -gt 0 ]; do
     --plugin-dir) PLUGIN_DIR=$2; shift 2 ;;
     --waiters) WAITERS=$2; shift 2 ;;
     --anchors) ANCHORS=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "blocking.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -51,7 +53,8 @@ SRV_CPU=0; LOAD_CPU=1; [ "$(nproc)" -ge 2 ] || LOAD_CPU=0
 cc -O2 -D_GNU_SOURCE -o "$WORK/blockload" "$HERE/blockload.c" -luv
 HTTP=19401
 cat > "$WORK/bench.json" <<JSON
-{"limits":{"http_max_conns_per_client":1000000},"log_level":"warn"}
+{"limits":{"http_max_conns_per_client":1000000},"log_level":"warn",
+ "ports":{"server":19403,"serf_lan":19404,"serf_wan":19405,"grpc":19406}}
 JSON
 pdir=(); [ -n "$PLUGIN_DIR" ] && pdir=(-plugin-dir "$PLUGIN_DIR")
 taskset -c $SRV_CPU "$TRIBUNE" agent -dev -node bench -http-port $HTTP -dns-port 19402 \
@@ -102,14 +105,14 @@ else
 fi
 
 echo
-printf '%-28s %12s %12s %12s %10s\n' "run" "waiters" "all_ms" "B/waiter" "vs etcd"
+printf '%-28s %12s %12s %12s %10s %12s\n' "run" "waiters" "all_ms" "B/waiter" "vs etcd" "cpu_us/w"
 for W in $WAITERS; do
   e=${RES[etcd$W]:-}; ems=; [ -n "$e" ] && ems=$(echo "$e" | field all_notified_ms)
   for k in kv svc; do
     r=${RES[$k$W]}; ms=$(echo "$r" | field all_notified_ms)
     ratio=-; [ -n "$ems" ] && ratio=$(python3 -c "print('%.2fx' % ($ms/$ems))")
-    printf '%-28s %12s %12s %12s %10s\n' "tribune $k" "$(echo "$r" | field waiters)" "$ms" \
-      "$(echo "$r" | field bytes_per_waiter)" "$ratio"
+    printf '%-28s %12s %12s %12s %10s %12s\n' "tribune $k" "$(echo "$r" | field waiters)" "$ms" \
+      "$(echo "$r" | field bytes_per_waiter)" "$ratio" "$(echo "$r" | field cpu_us_per_waiter)"
   done
   if [ -n "$e" ]; then
     printf '%-28s %12s %12s %12s %10s\n' "etcd watch" "$(echo "$e" | field watchers)" "$ems" - 1.00x

@@ -8,7 +8,10 @@
  *   blockload [-h 127.0.0.1] [-p 8500] [-n 10000] [-k bench/key]
  *             [-s SERVICE] [-P AGENT_PID] [-S settle_ms] [-c connect_batch]
  *
- * Output: one JSON line. Build: cc -O2 -o blockload blockload.c -luv
+ * Output: one JSON line, with the agent's CPU time (user + system, from
+ * /proc/PID/stat) between the write and the last answer. A line "# N
+ * requests sent" on stderr marks the start of the settle time (attach a
+ * profiler then). Build: cc -O2 -o blockload blockload.c -luv
  * (contrib/bench/blocking.sh builds and runs it). One thread, libuv.
  */
 #include <arpa/inet.h>
@@ -42,15 +45,23 @@ static waiter_t *W;
 static int n_connecting, n_sent, n_done, n_err, next_conn;
 static uint64_t t_put, index_now;
 static long rss_idle, rss_blocked;
+static double cpu_before;
 static uv_timer_t timer;
+
+/* /proc/<agent>/<what>, or NULL (no -P) */
+static FILE *proc_open(const char *what)
+{
+    char path[64];
+    if (!O.pid)
+        return NULL;
+    snprintf(path, sizeof(path), "/proc/%d/%s", O.pid, what);
+    return fopen(path, "r");
+}
 
 static long rss_kb(void)
 {
-    if (!O.pid)
-        return 0;
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", O.pid);
-    FILE *f = fopen(path, "r");
+    char line[256];
+    FILE *f = proc_open("status");
     long v = 0;
     while (f && fgets(line, sizeof(line), f))
         if (sscanf(line, "VmRSS: %ld", &v) == 1)
@@ -60,14 +71,38 @@ static long rss_kb(void)
     return v;
 }
 
+/* The agent's CPU time (user + system) in ms: the fan-out's cost that the
+ * other processes of a shared machine do not inflate. */
+static double cpu_ms(void)
+{
+    char buf[1024];
+    FILE *f = proc_open("stat");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the command name may contain spaces */
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* ---- one blocking HTTP exchange per connection (Content-Length bodies) ---- */
 
 static void alloc_cb(uv_handle_t *h, size_t sz, uv_buf_t *b)
 {
     waiter_t *w = h->data;
     (void)sz;
-    /* headers accumulate; once parsed, body bytes are only counted */
-    size_t off = w->need ? 0 : w->got;
+    /* headers accumulate; once parsed, body bytes are only counted, read
+     * in big chunks into one scratch buffer (a 10 KB health answer in 2 KB
+     * reads made this tool, not the agent, the bottleneck) */
+    static char scratch[1 << 16];
+    if (w->need) {
+        *b = uv_buf_init(scratch, sizeof(scratch));
+        return;
+    }
+    size_t off = w->got;
     if (off >= sizeof(w->buf) - 1)
         off = 0;
     *b = uv_buf_init(w->buf + off, (unsigned)(sizeof(w->buf) - 1 - off));
@@ -247,14 +282,16 @@ static void finish_round(void)
         if (W[i].t_done >= t_put && W[i].status == 200)
             lat[k++] = W[i].t_done - t_put;
     qsort(lat, (size_t)k, sizeof(uint64_t), cmp_u64);
+    double cpu = cpu_ms() - cpu_before;
     long rss_after = rss_kb();
     printf("{\"tool\":\"blockload\",\"target\":\"%s\",\"waiters\":%d,\"answered\":%d,"
            "\"errors\":%d,\"all_notified_ms\":%.1f,\"first_ms\":%.1f,\"p50_ms\":%.1f,"
            "\"p99_ms\":%.1f,\"rss_idle_kb\":%ld,\"rss_blocked_kb\":%ld,\"rss_after_kb\":%ld,"
-           "\"bytes_per_waiter\":%.0f}\n",
+           "\"bytes_per_waiter\":%.0f,\"agent_cpu_ms\":%.0f,\"cpu_us_per_waiter\":%.1f}\n",
            path_of(), O.n, k, n_err, k ? lat[k - 1] / 1e6 : -1.0, k ? lat[0] / 1e6 : -1.0,
            k ? lat[k / 2] / 1e6 : -1.0, k ? lat[(size_t)(k * 0.99)] / 1e6 : -1.0, rss_idle,
-           rss_blocked, rss_after, O.n ? (rss_blocked - rss_idle) * 1024.0 / O.n : 0);
+           rss_blocked, rss_after, O.n ? (rss_blocked - rss_idle) * 1024.0 / O.n : 0, cpu,
+           O.n ? cpu * 1000.0 / O.n : 0);
     fflush(stdout);
     free(lat);
     uv_stop(L);
@@ -271,10 +308,13 @@ static void settle_cb(uv_timer_t *t)
     }
     static int settled;
     if (!settled++) {
+        /* a profiler can attach now (contrib/bench/README.md) */
+        fprintf(stderr, "# %d requests sent; the write follows in %d ms\n", O.n, O.settle_ms);
         uv_timer_start(t, settle_cb, (uint64_t)O.settle_ms, 0);
         return;
     }
     rss_blocked = rss_kb();
+    cpu_before = cpu_ms();
     do_write();
     if (n_done == O.n)
         finish_round();

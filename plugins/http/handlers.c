@@ -35,13 +35,12 @@ void tbh_exchange_reset(tbh_conn_t *c)
 
 static void send_json(tbh_conn_t *c, const json_t *v)
 {
-    tbh_buf_t b = TBH_BUF_INIT;
-    if (tbh_render_cached(c->srv, v, c->x.pretty, &b) != 0) {
-        tbh_buf_free(&b);
+    tbh_body_t *b = tbh_render_shared(c->srv, v, c->x.pretty);
+    if (!b) {
         tbh_send_text(c, 500, "failed to encode the response");
         return;
     }
-    tbh_send(c, 200, CT_JSON, &b);
+    tbh_send_shared(c, 200, CT_JSON, b);
 }
 
 static void send_bool(tbh_conn_t *c, int v)
@@ -65,10 +64,18 @@ static void meta_headers(tbh_conn_t *c, const tb_result_t *r)
 {
     static const char *const modes[] = {"leader", "consistent", "stale"};
     unsigned mode = (unsigned)r->effective_consistency;
-    tbh_add_header(c, "X-Consul-Index: %llu", (unsigned long long)(r->index ? r->index : 1));
-    tbh_add_header(c, "X-Consul-KnownLeader: %s", r->known_leader ? "true" : "false");
-    tbh_add_header(c, "X-Consul-LastContact: %llu", (unsigned long long)r->last_contact_ms);
-    tbh_add_header(c, "X-Consul-Effective-Consistency: %s", modes[mode < 3 ? mode : 0]);
+    /* appended directly: every woken waiter formats these (no printf) */
+    tbh_buf_t *h = &c->hdrs;
+    tbh_buf_reserve(h, 256);
+    tbh_buf_adds(h, "X-Consul-Index: ");
+    tbh_buf_addu64(h, r->index ? r->index : 1);
+    tbh_buf_adds(h, r->known_leader ? "\r\nX-Consul-KnownLeader: true\r\n"
+                                    : "\r\nX-Consul-KnownLeader: false\r\n");
+    tbh_buf_adds(h, "X-Consul-LastContact: ");
+    tbh_buf_addu64(h, r->last_contact_ms);
+    tbh_buf_adds(h, "\r\nX-Consul-Effective-Consistency: ");
+    tbh_buf_adds(h, modes[mode < 3 ? mode : 0]);
+    tbh_buf_adds(h, "\r\n");
 }
 
 static void html_escape(tbh_buf_t *b, const char *s)

@@ -59,6 +59,10 @@ EXTRA_DIST += plugins/http/README.md plugins/http/tests/fuzz_request.c
 TESTS += plugins/http/tests/https.sh
 EXTRA_DIST += plugins/http/tests/https.sh plugins/http/tests/https_probe.py
 
+# Blocking-query fan-out: shared reads and renderings per query (ports 19590-19595).
+TESTS += plugins/http/tests/fanout.sh
+EXTRA_DIST += plugins/http/tests/fanout.sh plugins/http/tests/fanout.py
+
 # libFuzzer target over request parsing and routing; not part of `all`:
 #   make fuzz-http && plugins/http/tests/fuzz_request -max_total_time=60
 HTTP_FUZZ_SRCS = $(srcdir)/plugins/http/tests/fuzz_request.c \

@@ -24,6 +24,22 @@
 typedef struct tbh_server tbh_server_t;
 typedef struct tbh_conn tbh_conn_t;
 
+/* A response body shared by reference (render_cache.c): one rendering of
+ * a result, written to every waiter that gets that result. */
+typedef struct tbh_body {
+    size_t refs;
+    size_t len;
+    char data[]; /* NUL-terminated */
+} tbh_body_t;
+
+#define TBH_RC_SLOTS 8
+typedef struct tbh_rc_slot {
+    const json_t *json; /* a reference: the address stays this object's */
+    int pretty;
+    tbh_body_t *body;
+    uint64_t used;      /* rc_tick of the last hit (LRU) */
+} tbh_rc_slot_t;
+
 typedef union tbh_stream {
     uv_handle_t handle;
     uv_stream_t stream;
@@ -119,10 +135,9 @@ struct tbh_server {
     size_t open_handles;      /* listeners and connections not yet closed */
     int started;
     int stopping;
-    /* render_cache.c: the last JSON result rendered and its bytes */
-    const json_t *rc_json;
-    int rc_pretty;
-    tbh_buf_t rc_buf;
+    /* render_cache.c: recent JSON results and their shared bytes */
+    tbh_rc_slot_t rc[TBH_RC_SLOTS];
+    uint64_t rc_tick;
 };
 
 /* ---- http.c ---- */
@@ -145,6 +160,8 @@ int tbh_conn_write(tbh_conn_t *c, uv_write_t *req, const uv_buf_t *bufs, unsigne
 /* Response building, for handlers.c. tbh_send takes body's storage. */
 void tbh_add_header(tbh_conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tbh_send(tbh_conn_t *c, int code, const char *ctype, tbh_buf_t *body);
+/* As tbh_send with a shared body: takes the caller's reference. */
+void tbh_send_shared(tbh_conn_t *c, int code, const char *ctype, tbh_body_t *body);
 void tbh_send_text(tbh_conn_t *c, int code, const char *text);
 
 /* ---- handlers.c ---- */
@@ -164,10 +181,14 @@ int tbh_agent_result(tbh_conn_t *c, const tb_result_t *r);
 void tbh_conns_drain(tbh_server_t *s);
 
 /* ---- render_cache.c ---- */
-/* Render v (as tbh_json_render) into out, reusing the bytes when v is the
- * object rendered last (shared results of coalesced blocking queries). */
-int tbh_render_cached(tbh_server_t *s, const json_t *v, int pretty, tbh_buf_t *out);
+/* v rendered as tbh_json_render does, as a new reference (NULL when out
+ * of memory). Objects and arrays render once while cached: later calls
+ * with the same object share the bytes (coalesced blocking queries). */
+tbh_body_t *tbh_render_shared(tbh_server_t *s, const json_t *v, int pretty);
 void tbh_render_cache_free(tbh_server_t *s);
+tbh_body_t *tbh_body_new(const char *p, size_t len);
+tbh_body_t *tbh_body_ref(tbh_body_t *b);
+void tbh_body_unref(tbh_body_t *b);
 
 /* ---- h_monitor.c ---- */
 void tbh_monitor_handle(tbh_conn_t *c);

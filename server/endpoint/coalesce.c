@@ -5,11 +5,14 @@
  * run in one idle turn: the first runs the query, the others complete with
  * the same result (tb_result_t is borrowed, so sharing costs nothing).
  *
- * Entries are keyed by the read (KV mode/key/separator, or method name +
- * canonical args) and the token, and live until the end of the turn, the
- * next write through the endpoint layer, or any change of the store's last
- * index, whichever comes first, so a shared answer is never staler than a
- * fresh one would be.
+ * Entries are keyed by the read (KV mode/key/separator, or method + args)
+ * and the token, and live until the next write through the endpoint layer
+ * or any change of the store's last index, whichever comes first, so a
+ * shared answer is never staler than a fresh one would be.
+ *
+ * Per woken waiter the lookup costs a hash probe and a comparison: the
+ * hash is computed once per call (serializing a generic call's arguments
+ * is the expensive part) and kept in the call, 8 bytes per idle waiter.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +25,12 @@
 typedef struct centry {
     struct centry *next;
     uint64_t hash;
-    char *key;
-    size_t klen;
+    int kind;                    /* CALL_KV_READ or CALL_GENERIC */
+    char *token;                 /* "" when none */
+    int mode;                    /* KV */
+    char *key, *sep;             /* KV; sep may be NULL */
+    const tb__method_t *method;  /* generic */
+    json_t *args;                /* generic: a reference */
     tb__ep_out_t out;
 } centry_t;
 
@@ -33,11 +40,16 @@ struct tb__ep_cache {
     uint64_t state_index;
 };
 
-static uint64_t fnv(const char *s, size_t n)
+#define FNV_OFFSET 1469598103934665603ULL
+#define FNV_PRIME 1099511628211ULL
+
+/* FNV-1a over s and its terminating NUL (so "a"+"b" != "ab"+""). */
+static uint64_t fnv_str(uint64_t h, const char *s)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    do
+        h = (h ^ *p) * FNV_PRIME;
+    while (*p++);
     return h;
 }
 
@@ -46,6 +58,16 @@ static void out_free(tb__ep_out_t *o)
     free(o->error);
     json_decref(o->json);
     tb__kv_rows_free(&o->rows);
+}
+
+static void entry_free(centry_t *e)
+{
+    out_free(&e->out);
+    free(e->token);
+    free(e->key);
+    free(e->sep);
+    json_decref(e->args);
+    free(e);
 }
 
 void tb__ep_cache_clear(tb__endpoint_t *ep)
@@ -57,9 +79,7 @@ void tb__ep_cache_clear(tb__endpoint_t *ep)
         centry_t *e = c->b[i];
         while (e) {
             centry_t *nx = e->next;
-            out_free(&e->out);
-            free(e->key);
-            free(e);
+            entry_free(e);
             e = nx;
         }
         c->b[i] = NULL;
@@ -74,67 +94,80 @@ void tb__ep_cache_free(tb__endpoint_t *ep)
     ep->cache = NULL;
 }
 
-/* Key of a coalescable read, or NULL (not one, or out of memory). The
- * length is returned in *len (keys contain NUL separators). */
-static char *read_key(const tb_call_t *c, size_t *len)
+/* Only pure reads share: KV reads, and generic methods that are not writes
+ * and have a watch function. */
+static int shareable(const tb_call_t *c)
 {
-    const char *tok = c->token ? c->token : "";
-    size_t tl = strlen(tok);
-    char *body = NULL;
-    size_t bl;
-    char kind;
+    return c->kind == CALL_KV_READ ||
+           (c->kind == CALL_GENERIC && !c->method->write && c->method->watch);
+}
+
+/* The call's hash, computed on its first read. 0 = cannot hash (out of
+ * memory): the call runs unshared. */
+static uint64_t call_hash(tb_call_t *c)
+{
+    if (c->chash)
+        return c->chash;
+    uint64_t h = fnv_str(FNV_OFFSET ^ (uint64_t)c->kind, c->token);
     if (c->kind == CALL_KV_READ) {
-        kind = (char)('0' + c->kvr.mode);
-        size_t kl = strlen(c->key ? c->key : ""), sl = strlen(c->sep ? c->sep : "");
-        bl = kl + 1 + sl;
-        if (!(body = malloc(bl + 1)))
-            return NULL;
-        memcpy(body, c->key ? c->key : "", kl);
-        body[kl] = 0;
-        memcpy(body + kl + 1, c->sep ? c->sep : "", sl + 1);
-    } else if (c->kind == CALL_GENERIC && !c->method->write && c->method->watch) {
-        /* only pure reads: methods with a watch function */
-        kind = 'g';
+        h = fnv_str(h ^ (uint64_t)c->kvr.mode, c->key);
+        h = fnv_str(h, c->sep ? c->sep : "\x01"); /* NULL differs from "" */
+    } else {
         char *a = json_dumps(c->args, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
         if (!a)
-            return NULL;
-        size_t ml = strlen(c->method->name), al = strlen(a);
-        bl = ml + 1 + al;
-        body = malloc(bl + 1);
-        if (body) {
-            memcpy(body, c->method->name, ml);
-            body[ml] = 0;
-            memcpy(body + ml + 1, a, al + 1);
-        }
+            return 0;
+        h = fnv_str(fnv_str(h, c->method->name), a);
         free(a);
-        if (!body)
-            return NULL;
+    }
+    c->chash = h ? h : 1;
+    return c->chash;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static int entry_matches(const centry_t *e, const tb_call_t *c, uint64_t h)
+{
+    if (e->hash != h || e->kind != c->kind || !str_eq(e->token, c->token))
+        return 0;
+    if (c->kind == CALL_KV_READ)
+        return e->mode == (int)c->kvr.mode && str_eq(e->key, c->key) &&
+               (e->sep == NULL) == (c->sep == NULL) && str_eq(e->sep, c->sep);
+    return e->method == c->method && json_equal(e->args, c->args);
+}
+
+static centry_t *entry_new(const tb_call_t *c, uint64_t h)
+{
+    centry_t *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    e->hash = h;
+    e->kind = c->kind;
+    e->token = strdup(c->token ? c->token : "");
+    int ok = e->token != NULL;
+    if (c->kind == CALL_KV_READ) {
+        e->mode = (int)c->kvr.mode;
+        e->key = strdup(c->key ? c->key : "");
+        e->sep = c->sep ? strdup(c->sep) : NULL;
+        ok = ok && e->key && (!c->sep || e->sep);
     } else {
+        e->method = c->method;
+        e->args = json_incref(c->args);
+    }
+    if (!ok) {
+        entry_free(e);
         return NULL;
     }
-    *len = 1 + tl + 1 + bl;
-    char *k = malloc(*len + 1);
-    if (k) {
-        k[0] = kind;
-        memcpy(k + 1, tok, tl);
-        k[1 + tl] = 0;
-        memcpy(k + 2 + tl, body, bl + 1);
-    }
-    free(body);
-    return k;
+    return e;
 }
 
 int tb__ep_shared_read(tb__endpoint_t *ep, tb_call_t *c, tb__ep_out_t *o,
                        void (*run)(tb_call_t *c, tb__ep_out_t *o))
 {
-    size_t klen = 0;
-    char *key = read_key(c, &klen);
-    if (!key) {
-        run(c, o);
-        return 0;
-    }
-    if (!ep->cache && !(ep->cache = calloc(1, sizeof(*ep->cache)))) {
-        free(key);
+    uint64_t h = shareable(c) ? call_hash(c) : 0;
+    if (!h || (!ep->cache && !(ep->cache = calloc(1, sizeof(*ep->cache))))) {
         run(c, o);
         return 0;
     }
@@ -143,25 +176,18 @@ int tb__ep_shared_read(tb__endpoint_t *ep, tb_call_t *c, tb__ep_out_t *o,
     if (cache->n && cache->state_index != last)
         tb__ep_cache_clear(ep);
     cache->state_index = last;
-    uint64_t h = fnv(key, klen);
     centry_t **slot = &cache->b[h % CACHE_BUCKETS];
     for (centry_t *e = *slot; e; e = e->next) {
-        if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0) {
-            free(key);
+        if (entry_matches(e, c, h)) {
             *o = e->out; /* borrowed until the cache is cleared */
             ep->coalesced++;
             return 1;
         }
     }
     run(c, o);
-    centry_t *e = malloc(sizeof(*e));
-    if (!e) {
-        free(key);
+    centry_t *e = entry_new(c, h);
+    if (!e)
         return 0;
-    }
-    e->hash = h;
-    e->key = key;
-    e->klen = klen;
     e->out = *o;
     e->next = *slot;
     *slot = e;

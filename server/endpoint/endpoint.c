@@ -85,67 +85,85 @@ static int64_t wall_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-/* ------------------------------------------------------------ deadline heap */
+/* ------------------------------------------------------------ deadline heap
+ * A binary min-heap of (deadline, call). A call that leaves before its
+ * deadline (the common case: one write answers 20,000 waiters) only blanks
+ * its entry, in O(1); blank entries go when they reach the top, or all at
+ * once in an O(n) rebuild when they outnumber the live ones, so answering
+ * n waiters costs O(n) here, not n sift-downs. */
 
-static int heap_less(tb_call_t *a, tb_call_t *b) { return a->deadline < b->deadline; }
-
-static void heap_set(tb__endpoint_t *ep, size_t i, tb_call_t *c)
+static void heap_set(tb__endpoint_t *ep, size_t i, tb__deadline_t e)
 {
-    ep->heap[i] = c;
-    c->heap_pos = i;
+    ep->heap[i] = e;
+    if (e.call) e.call->heap_pos = i;
 }
 
 static void heap_up(tb__endpoint_t *ep, size_t i)
 {
-    tb_call_t *c = ep->heap[i];
+    tb__deadline_t e = ep->heap[i];
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!heap_less(c, ep->heap[p])) break;
+        if (!(e.at < ep->heap[p].at)) break;
         heap_set(ep, i, ep->heap[p]);
         i = p;
     }
-    heap_set(ep, i, c);
+    heap_set(ep, i, e);
 }
 
 static void heap_down(tb__endpoint_t *ep, size_t i)
 {
-    tb_call_t *c = ep->heap[i];
+    tb__deadline_t e = ep->heap[i];
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        tb_call_t *best = c;
-        if (l < ep->nheap && heap_less(ep->heap[l], best)) m = l, best = ep->heap[l];
-        if (r < ep->nheap && heap_less(ep->heap[r], best)) m = r, best = ep->heap[r];
+        uint64_t best = e.at;
+        if (l < ep->nheap && ep->heap[l].at < best) m = l, best = ep->heap[l].at;
+        if (r < ep->nheap && ep->heap[r].at < best) m = r;
         if (m == i) break;
-        heap_set(ep, i, best);
+        heap_set(ep, i, ep->heap[m]);
         i = m;
     }
-    heap_set(ep, i, c);
+    heap_set(ep, i, e);
 }
 
 static int heap_push(tb__endpoint_t *ep, tb_call_t *c)
 {
     if (ep->nheap == ep->capheap) {
         size_t nc = ep->capheap ? ep->capheap * 2 : 64;
-        tb_call_t **nh = realloc(ep->heap, nc * sizeof(*nh));
+        tb__deadline_t *nh = realloc(ep->heap, nc * sizeof(*nh));
         if (!nh) return -1;
         ep->heap = nh;
         ep->capheap = nc;
     }
-    heap_set(ep, ep->nheap++, c);
+    heap_set(ep, ep->nheap++, (tb__deadline_t){c->deadline, c});
     heap_up(ep, ep->nheap - 1);
     return 0;
+}
+
+/* The earliest live entry's call, or NULL; pops blank entries on top. */
+static tb_call_t *heap_first(tb__endpoint_t *ep)
+{
+    while (ep->nheap && !ep->heap[0].call) {
+        ep->ndead--;
+        if (--ep->nheap) {
+            heap_set(ep, 0, ep->heap[ep->nheap]);
+            heap_down(ep, 0);
+        }
+    }
+    return ep->nheap ? ep->heap[0].call : NULL;
 }
 
 static void heap_remove(tb__endpoint_t *ep, tb_call_t *c)
 {
     if (!c->deadline) return;
-    size_t i = c->heap_pos;
     c->deadline = 0;
-    ep->nheap--;
-    if (i == ep->nheap) return;
-    heap_set(ep, i, ep->heap[ep->nheap]);
-    heap_up(ep, i);
-    heap_down(ep, ep->heap[i]->heap_pos);
+    ep->heap[c->heap_pos].call = NULL;
+    if (++ep->ndead <= 64 || ep->ndead <= ep->nheap / 2) return;
+    size_t n = 0; /* rebuild from the live entries (Floyd: O(n)) */
+    for (size_t i = 0; i < ep->nheap; i++)
+        if (ep->heap[i].call) heap_set(ep, n++, ep->heap[i]);
+    ep->nheap = n;
+    ep->ndead = 0;
+    for (size_t i = n / 2; i-- > 0;) heap_down(ep, i);
 }
 
 static void timer_cb(uv_timer_t *t);
@@ -153,12 +171,13 @@ static void timer_cb(uv_timer_t *t);
 static void rearm_timer(tb__endpoint_t *ep)
 {
     if (ep->closing) return;
-    if (ep->nheap == 0) {
+    tb_call_t *first = heap_first(ep);
+    if (!first) {
         uv_timer_stop(&ep->timer);
         return;
     }
     uint64_t now = uv_now(&ep->agent->loop);
-    uint64_t d = ep->heap[0]->deadline;
+    uint64_t d = first->deadline;
     uv_timer_start(&ep->timer, timer_cb, d > now ? d - now : 0, 0);
 }
 
@@ -588,8 +607,8 @@ static void timer_cb(uv_timer_t *t)
 {
     tb__endpoint_t *ep = t->data;
     uint64_t now = uv_now(&ep->agent->loop);
-    while (ep->nheap && ep->heap[0]->deadline <= now) {
-        tb_call_t *c = ep->heap[0];
+    tb_call_t *c;
+    while ((c = heap_first(ep)) && c->deadline <= now) {
         heap_remove(ep, c);
         c->timed_out = 1;
         if (c->watch) {
@@ -720,12 +739,12 @@ void tb__endpoint_shutdown(tb__endpoint_t *ep)
     if (!ep || ep->closing) return;
     ep->closing = 1;
     /* Blocked waiters answer now (shutting down); queued calls too. */
-    while (ep->nheap) {
-        tb_call_t *c = ep->heap[0];
-        heap_remove(ep, c);
-        if (c->state == CS_BLOCKED) {
+    tb_call_t *w;
+    while ((w = heap_first(ep))) {
+        heap_remove(ep, w);
+        if (w->state == CS_BLOCKED) {
             ep->nblocked--;
-            enqueue(ep, c);
+            enqueue(ep, w);
         }
     }
     while (ep->qhead) {

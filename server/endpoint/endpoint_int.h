@@ -65,6 +65,7 @@ struct tb_call {
     size_t heap_pos;
     tb__watch_t *watch;
     tb_call_t *qnext, *qprev;
+    uint64_t chash;      /* coalesce.c: hash of the read, 0 until computed */
     /* routing (forward.c) */
     int routed;                /* decided to run here: blocking re-runs stay */
     int cancelled;             /* cancelled while the read barrier holds it */
@@ -83,6 +84,12 @@ struct tb_call {
     int view_kind;
 };
 
+/* A deadline heap entry; call is NULL once the call left (endpoint.c). */
+typedef struct tb__deadline {
+    uint64_t at;
+    tb_call_t *call;
+} tb__deadline_t;
+
 typedef struct tb__ttl {
     char *id;
     uint64_t ttl_ms;
@@ -100,8 +107,8 @@ struct tb__endpoint {
     uv_timer_t timer;      /* earliest blocking deadline */
     uv_timer_t ttl_timer;  /* session TTL sweep */
     tb_call_t *qhead, *qtail;
-    tb_call_t **heap;
-    size_t nheap, capheap;
+    struct tb__deadline *heap;  /* blocked calls by deadline (endpoint.c) */
+    size_t nheap, capheap, ndead;
     size_t nblocked;
     uint64_t rng;
     uint64_t applied_index;
