@@ -99,7 +99,7 @@ wait_leader() {
     return 1
 }
 
-echo "1..22"
+echo "1..24"
 for k in 1 2 3; do start_server $k; done
 if wait_leader 1 2 3; then ok "3 servers elect one leader ($leader)"; else
     not_ok "3 servers elect a leader" "$(tail -5 "$work/s1.log")"; exit 1; fi
@@ -155,6 +155,8 @@ while [ $i -lt 100 ] && [ "$($CURL -o /dev/null -w '%{http_code}' "$C/agent/self
     sleep 0.1; i=$((i + 1)); done
 check "client -> follower -> leader write" true "$($CURL -X PUT -d three "$C/kv/c/b")"
 check "client read" three "$($CURL "$C/kv/c/b?raw")"
+check "client ?consistent read" three "$($CURL "$C/kv/c/b?consistent&raw")"
+check "client /v1/status/leader names the leader" "\"$leader\"" "$($CURL "$C/status/leader")"
 sid=$($CURL -X PUT -d '{"Name":"x","Checks":[]}' "$C/session/create" |
       sed 's/.*"ID":"\([^"]*\)".*/\1/')
 contains "session through client and follower" '"Node":"c1"' "$($CURL "$C/session/info/$sid")"
