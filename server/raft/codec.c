@@ -163,10 +163,35 @@ static const uint32_t crc_nib[16] = {
 	0x82f63b78, 0x92a8fc17, 0xa24bb5a6, 0xb21572c9, 0xc38d26c4, 0xd3d3e1ab, 0xe330a81a, 0xf36e6f75,
 };
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define TB_CRC32C_HW 1
+/* SSE 4.2's crc32 instruction computes exactly this CRC, 8 bytes at a time:
+ * the log, the snapshots and every transport frame are checksummed, and the
+ * nibble loop showed as 5-8 % of a server's CPU under write load. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p,
+                                                              size_t len)
+{
+	uint64_t c = crc;
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	uint32_t c32 = (uint32_t)c;
+	while (len--)
+		c32 = __builtin_ia32_crc32qi(c32, *p++);
+	return c32;
+}
+#endif
+
 uint32_t tb__crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	crc = ~crc;
+#ifdef TB_CRC32C_HW
+	if (__builtin_cpu_supports("sse4.2"))
+		return ~crc32c_hw(crc, p, len);
+#endif
 	while (len--) {
 		crc ^= *p++;
 		crc = (crc >> 4) ^ crc_nib[crc & 15];
