@@ -407,13 +407,17 @@ static void observe(tb__raftnode_t *n)
                 "entering leader state: leader=\"Node at %s [Leader]\" term=%" PRIu64,
                 n->self_addr, tb__raft_term(n->r));
         tb__log(&n->a->log, TB_LOG_INFO, "agent.server", "cluster leadership acquired");
-        if (n->a->endpoint) tb__endpoint_leadership(n->a->endpoint, 1);
+        /* Leader duties (session TTLs) start once the store has caught up
+         * with the log: when this term's no-op entry is applied. */
+        n->lead_index = tb__raft_last_index(n->r);
+        n->lead_pending = 1;
     } else if (!lead && n->was_leader) {
         n->was_leader = 0;
         tb__log(&n->a->log, TB_LOG_INFO, MOD, "entering follower state: term=%" PRIu64,
                 tb__raft_term(n->r));
         tb__log(&n->a->log, TB_LOG_INFO, "agent.server", "cluster leadership lost");
-        if (n->a->endpoint) tb__endpoint_leadership(n->a->endpoint, 0);
+        if (!n->lead_pending && n->a->endpoint) tb__endpoint_leadership(n->a->endpoint, 0);
+        n->lead_pending = 0;
         fail_pending(n, TB_NO_LEADER);
         release_waiters(n);
         finish_dones(n, 2, leader, TB_OK, NULL);
@@ -539,6 +543,10 @@ static void finish(tb__raftnode_t *n, batch_t *b)
     apply_committed(n, b->committed, b->ncommitted);
     for (size_t i = 0; i < b->nreads; i++) read_answer(n, b->reads[i].ctx, b->reads[i].index);
     serve_reads(n);
+    if (n->lead_pending && n->applied >= n->lead_index && !n->closed) {
+        n->lead_pending = 0;
+        if (n->a->endpoint) tb__endpoint_leadership(n->a->endpoint, 1);
+    }
     int want = b->want_snapshot, empty = b->empty;
     batch_free(b);
     if (n->closed) return;

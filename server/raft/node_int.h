@@ -169,6 +169,8 @@ struct tb__raftnode {
     int closed;    /* handles closed: nothing runs any more */
     int failed;    /* storage failed: the node stops taking part */
     int was_leader;
+    int lead_pending;     /* leader, store not caught up to lead_index yet */
+    uint64_t lead_index;  /* this term's no-op entry */
     uint64_t last_leader;
     uint64_t stop_deadline;
     tb__rpeer_t **peers;
