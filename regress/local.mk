@@ -100,7 +100,8 @@ EXTRA_DIST += regress/tb_regress.in regress/run-regress.sh \
 	contrib/install-deps.sh contrib/ci/check.sh contrib/ci/test-summary.py \
 	contrib/ci/sanitize.sh contrib/ci/valgrind.sh contrib/bench/kv-dev.sh \
 	contrib/bench/README.md
-# Raft fault tests (regress/cluster, ports 19340-19345; in TESTS once the Raft
-# node is in main) and the cluster benchmark against a 3-member etcd
+# Raft fault tests with real agents (3 and 5 servers, 127.0.1.11-25, ports
+# 19340-19345) and the cluster benchmark against a 3-member etcd
+TESTS += regress/cluster/run-cluster-tests.sh
 EXTRA_DIST += regress/cluster/faults.py regress/cluster/run-cluster-tests.sh \
 	contrib/bench/kv-cluster.sh
