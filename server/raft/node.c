@@ -251,10 +251,10 @@ static void fail_pending(tb__raftnode_t *n, tb_status_t st)
 {
     /* Callbacks may propose again: detach the list first. */
     tb__rpending_t *list = n->pend;
-    size_t k = n->npend;
+    size_t k = n->npend, i = n->pend_head;
     n->pend = NULL;
-    n->npend = n->cappend = 0;
-    for (size_t i = 0; i < k; i++) list[i].cb(list[i].arg, st, 0, NULL);
+    n->npend = n->cappend = n->pend_head = 0;
+    for (; i < k; i++) list[i].cb(list[i].arg, st, 0, NULL);
     free(list);
 }
 
@@ -311,11 +311,10 @@ static void apply_committed(tb__raftnode_t *n, const tb__raft_entry_t *ents, siz
         n->applied = e->index;
         /* Proposals whose index was overwritten by another leader's entry
          * fail; ours complete with the FSM's answer. */
-        while (n->npend && n->pend[0].index <= e->index) {
+        while (n->pend_head < n->npend && n->pend[n->pend_head].index <= e->index) {
             fired_t *f = fired ? &fired[nf] : NULL;
-            tb__rpending_t p = n->pend[0];
-            memmove(n->pend, n->pend + 1, (n->npend - 1) * sizeof *n->pend);
-            n->npend--;
+            tb__rpending_t p = n->pend[n->pend_head++];
+            if (n->pend_head == n->npend) n->pend_head = n->npend = 0;
             int ok = p.index == e->index && p.term == e->term;
             if (!f) {
                 p.cb(p.arg, ok ? TB_OK : TB_NO_LEADER, e->index, ok ? &res : NULL);
@@ -984,6 +983,12 @@ tb_status_t tb__raftnode_apply(tb__raftnode_t *n, const void *cmd, size_t len,
     if (!n || n->closed || n->stopping) return TB_UNAVAILABLE;
     if (tb__raft_role(n->r) != TB_RAFT_LEADER) return TB_NO_LEADER;
     if (len > TB_RAFT_MAX_FRAME / 2) return TB_BAD_REQUEST;
+    if (n->npend == n->cappend && n->pend_head) {
+        /* the answered front of the queue makes room */
+        memmove(n->pend, n->pend + n->pend_head, (n->npend - n->pend_head) * sizeof *n->pend);
+        n->npend -= n->pend_head;
+        n->pend_head = 0;
+    }
     if (n->npend == n->cappend) {
         size_t nc = n->cappend ? n->cappend * 2 : 64;
         tb__rpending_t *np = realloc(n->pend, nc * sizeof *np);
@@ -1023,7 +1028,7 @@ tb_status_t tb__raftnode_read_barrier(tb__raftnode_t *n, tb__raftnode_read_cb cb
 
 uint64_t tb__raftnode_proposed_index(const tb__raftnode_t *n)
 {
-    return n && n->npend ? n->pend[n->npend - 1].index : 0;
+    return n && n->npend > n->pend_head ? n->pend[n->npend - 1].index : 0;
 }
 
 /* Waiters share the read list: ctx 0 (read_index contexts start at 1) and

@@ -178,8 +178,8 @@ struct tb__raftnode {
     tb__rjoin_t **joins;
     size_t njoins;
     tb__rconn_t *conns;
-    tb__rpending_t *pend;
-    size_t npend, cappend;
+    tb__rpending_t *pend;   /* proposals by index; [pend_head, npend) waiting */
+    size_t npend, cappend, pend_head;
     tb__rread_t *reads;
     size_t nreads, capreads;
     uint64_t read_ctx;
