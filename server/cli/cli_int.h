@@ -152,6 +152,11 @@ int tb__cmd_info(int argc, char **argv);
 /* operator.c, snapshot.c */
 int tb__cmd_operator(int argc, char **argv);
 int tb__cmd_snapshot(int argc, char **argv);
+/* One request (operator.c); unless the answer is 2xx prints "Error <what>:
+ * ..." to stderr, frees r and returns -1. */
+int tb__cli_request(const tb__http_opts_t *o, const char *method, const char *path,
+                    const char *query, const void *body, size_t blen, const char *what,
+                    tb__http_resp_t *r);
 /* local_cmd.c */
 int tb__cmd_maint(int argc, char **argv);
 int tb__cmd_reload(int argc, char **argv);

@@ -49,11 +49,11 @@ static int parse(tb__flag_t *flags, int argc, char **argv, const char *help)
     return 0;
 }
 
-/* One request; prints "Error <what>: ..." and returns -1 unless 2xx. */
-static int request(const tb__http_opts_t *o, const char *method, const char *path,
-                   const char *query, const char *what, tb__http_resp_t *r)
+int tb__cli_request(const tb__http_opts_t *o, const char *method, const char *path,
+                    const char *query, const void *body, size_t blen, const char *what,
+                    tb__http_resp_t *r)
 {
-    if (tb__http_do(o, method, path, query, NULL, 0, r) != 0) {
+    if (tb__http_do(o, method, path, query, body, blen, r) != 0) {
         fprintf(stderr, "Error %s: %s\n", what, r->err);
         tb__http_resp_free(r);
         return -1;
@@ -66,6 +66,12 @@ static int request(const tb__http_opts_t *o, const char *method, const char *pat
         return -1;
     }
     return 0;
+}
+
+static int request(const tb__http_opts_t *o, const char *method, const char *path,
+                   const char *query, const char *what, tb__http_resp_t *r)
+{
+    return tb__cli_request(o, method, path, query, NULL, 0, what, r);
 }
 
 /* ------------------------------------------------------------ list-peers */

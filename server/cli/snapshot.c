@@ -94,18 +94,8 @@ static int save(int argc, char **argv)
     if (p)
         return p - 1;
     tb__http_resp_t r;
-    if (tb__http_do(&o, "GET", "/v1/snapshot", NULL, NULL, 0, &r) != 0) {
-        fprintf(stderr, "Error saving snapshot: %s\n", r.err);
-        tb__http_resp_free(&r);
+    if (tb__cli_request(&o, "GET", "/v1/snapshot", NULL, NULL, 0, "saving snapshot", &r))
         return 1;
-    }
-    if (r.status != 200) {
-        char *e = tb__http_status_error(&r);
-        fprintf(stderr, "Error saving snapshot: %s\n", e ? e : "request failed");
-        free(e);
-        tb__http_resp_free(&r);
-        return 1;
-    }
     tb__snap_meta_t m;
     char *err = NULL;
     if (tb__snap_archive_read(r.body, r.len, NULL, NULL, &m, &err) != 0) {
@@ -157,20 +147,10 @@ static int restore(int argc, char **argv)
     if (read_file(file, &data, &len, "restoring snapshot"))
         return 1;
     tb__http_resp_t r;
-    int rc = tb__http_do(&o, "PUT", "/v1/snapshot", NULL, data, len, &r);
+    int rc = tb__cli_request(&o, "PUT", "/v1/snapshot", NULL, data, len, "restoring snapshot", &r);
     free(data);
-    if (rc != 0) {
-        fprintf(stderr, "Error restoring snapshot: %s\n", r.err);
-        tb__http_resp_free(&r);
+    if (rc)
         return 1;
-    }
-    if (r.status != 200) {
-        char *e = tb__http_status_error(&r);
-        fprintf(stderr, "Error restoring snapshot: %s\n", e ? e : "request failed");
-        free(e);
-        tb__http_resp_free(&r);
-        return 1;
-    }
     tb__http_resp_free(&r);
     printf("Restored snapshot\n");
     return 0;

@@ -22,8 +22,7 @@
 
 #define BLOCK 512
 
-static int fail(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(char **err, const char *fmt, ...)
+int tb__snap_err(char **err, const char *fmt, ...)
 {
     if (err) {
         char buf[300];
@@ -157,11 +156,11 @@ static int gunzip(const void *data, size_t len, tb__buf_t *out, char **err)
 {
     const uint8_t *p = data;
     if (len < 18 || p[0] != 0x1f || p[1] != 0x8b)
-        return fail(err, "snapshot archive: not gzip data");
+        return tb__snap_err(err, "snapshot archive: not gzip data");
     z_stream z;
     memset(&z, 0, sizeof(z));
     if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
-        return fail(err, "snapshot archive: out of memory");
+        return tb__snap_err(err, "snapshot archive: out of memory");
     z.next_in = (Bytef *)(uintptr_t)data;
     z.avail_in = (uInt)len;
     int rc = Z_OK;
@@ -173,23 +172,23 @@ static int gunzip(const void *data, size_t len, tb__buf_t *out, char **err)
         if (rc != Z_OK && rc != Z_STREAM_END) {
             inflateEnd(&z);
             if (rc == Z_BUF_ERROR)
-                return fail(err, "snapshot archive: gzip stream truncated after %zu bytes", len);
-            return fail(err, "snapshot archive: damaged gzip stream at byte %zu: %s",
+                return tb__snap_err(err, "snapshot archive: gzip stream truncated after %zu bytes", len);
+            return tb__snap_err(err, "snapshot archive: damaged gzip stream at byte %zu: %s",
                         (size_t)z.total_in, z.msg ? z.msg : "inflate error");
         }
         size_t got = sizeof(chunk) - z.avail_out;
         if (out->len + got > TB__SNAP_MAX_STATE + 64 * BLOCK) {
             inflateEnd(&z);
-            return fail(err, "snapshot archive: inflates past %llu bytes",
+            return tb__snap_err(err, "snapshot archive: inflates past %llu bytes",
                         (unsigned long long)TB__SNAP_MAX_STATE);
         }
         if (buf_add(out, chunk, got)) {
             inflateEnd(&z);
-            return fail(err, "snapshot archive: out of memory");
+            return tb__snap_err(err, "snapshot archive: out of memory");
         }
         if (rc == Z_OK && z.avail_in == 0 && got == 0) {
             inflateEnd(&z);
-            return fail(err, "snapshot archive: gzip stream truncated after %zu bytes", len);
+            return tb__snap_err(err, "snapshot archive: gzip stream truncated after %zu bytes", len);
         }
     }
     inflateEnd(&z);
@@ -269,10 +268,10 @@ static int check_sum(const member_t *sums, const member_t *m, const char *name, 
 {
     char want[65], have[65];
     if (!sum_for(sums, name, want))
-        return fail(err, "snapshot archive: SHA256SUMS has no line for %s", name);
+        return tb__snap_err(err, "snapshot archive: SHA256SUMS has no line for %s", name);
     sha256_hex(m->data, m->len, have);
     if (strcasecmp(want, have) != 0)
-        return fail(err, "snapshot archive: %s does not match its SHA-256 in SHA256SUMS", name);
+        return tb__snap_err(err, "snapshot archive: %s does not match its SHA-256 in SHA256SUMS", name);
     return 0;
 }
 
@@ -282,7 +281,7 @@ static int parse_meta(const member_t *mf, tb__snap_meta_t *m, char **err)
     json_t *j = json_loadb((const char *)mf->data, mf->len, 0, &je);
     if (!json_is_object(j)) {
         json_decref(j);
-        return fail(err, "snapshot archive: meta.json is not a JSON object");
+        return tb__snap_err(err, "snapshot archive: meta.json is not a JSON object");
     }
     json_t *ver = json_object_get(j, "Version"), *id = json_object_get(j, "ID");
     json_t *idx = json_object_get(j, "Index"), *term = json_object_get(j, "Term");
@@ -299,9 +298,9 @@ static int parse_meta(const member_t *mf, tb__snap_meta_t *m, char **err)
     }
     json_decref(j);
     if (!ok)
-        return fail(err, "snapshot archive: meta.json lacks Version, ID, Index, Term or Size");
+        return tb__snap_err(err, "snapshot archive: meta.json lacks Version, ID, Index, Term or Size");
     if (m->version != TB__SNAP_VERSION)
-        return fail(err, "snapshot archive: version %d, this build reads version %d", m->version,
+        return tb__snap_err(err, "snapshot archive: version %d, this build reads version %d", m->version,
                     TB__SNAP_VERSION);
     return 0;
 }
@@ -317,7 +316,7 @@ int tb__snap_archive_read(const void *data, size_t len, uint8_t **state, size_t 
         *state_len = 0;
     memset(meta, 0, sizeof(*meta));
     if (!data || !len)
-        return fail(err, "snapshot archive: empty");
+        return tb__snap_err(err, "snapshot archive: empty");
     tb__buf_t t = {0};
     if (gunzip(data, len, &t, err))
         goto bad;
@@ -325,7 +324,7 @@ int tb__snap_archive_read(const void *data, size_t len, uint8_t **state, size_t 
     size_t off = 0;
     for (;;) {
         if (t.len - off < BLOCK) {
-            fail(err, "snapshot archive: tar stream truncated at offset %zu", off);
+            tb__snap_err(err, "snapshot archive: tar stream truncated at offset %zu", off);
             goto bad;
         }
         const uint8_t *h = t.data + off;
@@ -336,11 +335,11 @@ int tb__snap_archive_read(const void *data, size_t len, uint8_t **state, size_t 
             break;
         uint64_t size, sum;
         if (octal(h + 148, 8, &sum) || sum != header_sum(h)) {
-            fail(err, "snapshot archive: bad tar header checksum at offset %zu", off);
+            tb__snap_err(err, "snapshot archive: bad tar header checksum at offset %zu", off);
             goto bad;
         }
         if (octal(h + 124, 12, &size) || size > t.len - off - BLOCK) {
-            fail(err, "snapshot archive: tar member at offset %zu runs past the end", off);
+            tb__snap_err(err, "snapshot archive: tar member at offset %zu runs past the end", off);
             goto bad;
         }
         char name[101];
@@ -352,7 +351,7 @@ int tb__snap_archive_read(const void *data, size_t len, uint8_t **state, size_t 
                                                         : NULL;
         if (m && (h[156] == '0' || h[156] == 0)) {
             if (m->seen) {
-                fail(err, "snapshot archive: %s appears twice", name);
+                tb__snap_err(err, "snapshot archive: %s appears twice", name);
                 goto bad;
             }
             m->data = h + BLOCK;
@@ -361,27 +360,27 @@ int tb__snap_archive_read(const void *data, size_t len, uint8_t **state, size_t 
         }
         off += BLOCK + ((size_t)size + BLOCK - 1) / BLOCK * BLOCK;
         if (off > t.len) {
-            fail(err, "snapshot archive: tar stream truncated at offset %zu", t.len);
+            tb__snap_err(err, "snapshot archive: tar stream truncated at offset %zu", t.len);
             goto bad;
         }
     }
     const char *missing = !mf.seen ? "meta.json" : !sf.seen ? "state.bin" : !sums.seen ? "SHA256SUMS" : NULL;
     if (missing) {
-        fail(err, "snapshot archive: no %s in it", missing);
+        tb__snap_err(err, "snapshot archive: no %s in it", missing);
         goto bad;
     }
     if (check_sum(&sums, &mf, "meta.json", err) || check_sum(&sums, &sf, "state.bin", err) ||
         parse_meta(&mf, meta, err))
         goto bad;
     if (meta->size != sf.len) {
-        fail(err, "snapshot archive: meta.json says Size %llu, state.bin has %zu bytes",
+        tb__snap_err(err, "snapshot archive: meta.json says Size %llu, state.bin has %zu bytes",
              (unsigned long long)meta->size, sf.len);
         goto bad;
     }
     if (state) {
         *state = malloc(sf.len ? sf.len : 1);
         if (!*state) {
-            fail(err, "snapshot archive: out of memory");
+            tb__snap_err(err, "snapshot archive: out of memory");
             goto bad;
         }
         memcpy(*state, sf.data, sf.len);

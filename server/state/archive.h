@@ -35,6 +35,10 @@ int tb__snap_archive_build(const void *state, size_t len, uint64_t index, uint64
 int tb__snap_archive_read(const void *data, size_t len, uint8_t **state, size_t *state_len,
                           tb__snap_meta_t *meta, char **err);
 
+/* Replace *err (when err is not NULL) with the formatted one-line message;
+ * returns -1. Shared by the snapshot code of server/state. */
+int tb__snap_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* meta.json's object. */
 json_t *tb__snap_meta_json(const tb__snap_meta_t *m);
 

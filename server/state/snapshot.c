@@ -16,24 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "state/archive.h"
 #include "state/state_int.h"
 
 #define SQLITE_HEADER "SQLite format 3"
-
-static int refuse(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int refuse(char **err, const char *fmt, ...)
-{
-    if (err) {
-        char buf[300];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
-        va_end(ap);
-        free(*err);
-        *err = strdup(buf);
-    }
-    return -1;
-}
 
 int tb__state_serialize(tb__state_t *st, uint8_t **data, size_t *len)
 {
@@ -66,20 +52,20 @@ static uint32_t be32(const uint8_t *p)
 static int check_header(const uint8_t *p, size_t len, char **err)
 {
     if (len < 100 || memcmp(p, SQLITE_HEADER, sizeof(SQLITE_HEADER)) != 0)
-        return refuse(err, "not a state snapshot (no SQLite header)");
+        return tb__snap_err(err, "not a state snapshot (no SQLite header)");
     uint32_t page = (uint32_t)p[16] << 8 | p[17];
     if (page == 1)
         page = 65536;
     if (page < 512 || (page & (page - 1)))
-        return refuse(err, "damaged state snapshot: bad page size %u", page);
+        return tb__snap_err(err, "damaged state snapshot: bad page size %u", page);
     if (len % page)
-        return refuse(err, "damaged state snapshot: %zu bytes is not a whole number of %u-byte pages",
+        return tb__snap_err(err, "damaged state snapshot: %zu bytes is not a whole number of %u-byte pages",
                       len, page);
     /* the in-header page count is valid when the version-valid-for number
      * matches the change counter (always so for serialized stores) */
     uint32_t pages = be32(p + 28);
     if (be32(p + 92) == be32(p + 24) && pages != len / page)
-        return refuse(err, "damaged state snapshot: header says %u pages, blob holds %zu", pages,
+        return tb__snap_err(err, "damaged state snapshot: header says %u pages, blob holds %zu", pages,
                       len / page);
     return 0;
 }
@@ -121,7 +107,7 @@ static int structure_ok(sqlite3 *db, char **err)
 {
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(db, "PRAGMA integrity_check(100)", -1, &s, NULL) != SQLITE_OK) {
-        refuse(err, "damaged state snapshot: %s", sqlite3_errmsg(db));
+        tb__snap_err(err, "damaged state snapshot: %s", sqlite3_errmsg(db));
         sqlite3_finalize(s);
         return 0;
     }
@@ -129,12 +115,12 @@ static int structure_ok(sqlite3 *db, char **err)
     while (ok && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *r = tb__col_text(s, 0);
         if (strcmp(r, "ok") != 0 && strncmp(r, "NULL value in ", 14) != 0) {
-            refuse(err, "damaged state snapshot: %s", r);
+            tb__snap_err(err, "damaged state snapshot: %s", r);
             ok = 0;
         }
     }
     if (ok && rc != SQLITE_DONE) {
-        refuse(err, "damaged state snapshot: %s", sqlite3_errmsg(db));
+        tb__snap_err(err, "damaged state snapshot: %s", sqlite3_errmsg(db));
         ok = 0;
     }
     sqlite3_finalize(s);
@@ -150,7 +136,7 @@ static int not_null_ok(sqlite3 *db, char **err)
                            "SELECT m.name, c.name FROM sqlite_schema m, pragma_table_info(m.name) c"
                            " WHERE m.type = 'table' AND c.\"notnull\"",
                            -1, &cols, NULL) != SQLITE_OK) {
-        refuse(err, "damaged state snapshot: %s", sqlite3_errmsg(db));
+        tb__snap_err(err, "damaged state snapshot: %s", sqlite3_errmsg(db));
         sqlite3_finalize(cols);
         return 0;
     }
@@ -162,7 +148,7 @@ static int not_null_ok(sqlite3 *db, char **err)
         int found = !q || sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK ||
                     sqlite3_step(s) != SQLITE_DONE;
         if (found) {
-            refuse(err, "damaged state snapshot: NULL value in %s.%s", tb__col_text(cols, 0),
+            tb__snap_err(err, "damaged state snapshot: NULL value in %s.%s", tb__col_text(cols, 0),
                    tb__col_text(cols, 1));
             ok = 0;
         }
@@ -179,34 +165,34 @@ static int load_blob(tb__state_t *st, const void *data, size_t len, sqlite3 **ou
 {
     *out = NULL;
     if (!data)
-        return refuse(err, "not a state snapshot (empty)");
+        return tb__snap_err(err, "not a state snapshot (empty)");
     if (check_header(data, len, err))
         return -1;
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         sqlite3_close(db);
-        return refuse(err, "state snapshot: cannot open a database");
+        return tb__snap_err(err, "state snapshot: cannot open a database");
     }
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
     unsigned char *copy = sqlite3_malloc64(len);
     if (!copy) {
         sqlite3_close(db);
-        return refuse(err, "state snapshot: out of memory (%zu bytes)", len);
+        return tb__snap_err(err, "state snapshot: out of memory (%zu bytes)", len);
     }
     memcpy(copy, data, len);
     /* FREEONCLOSE: the connection owns copy from here on, even on failure */
     if (sqlite3_deserialize(db, "main", copy, (sqlite3_int64)len, (sqlite3_int64)len,
                             SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE) !=
         SQLITE_OK) {
-        refuse(err, "damaged state snapshot: %s", sqlite3_errmsg(db));
+        tb__snap_err(err, "damaged state snapshot: %s", sqlite3_errmsg(db));
         sqlite3_close(db);
         return -1;
     }
     int ok = structure_ok(db, err);
     uint64_t ver = 0;
     if (ok && (query_u64(db, "PRAGMA user_version", &ver) || ver != TB__STATE_SCHEMA_VERSION)) {
-        refuse(err, "state snapshot has schema version %llu, this server reads %d",
+        tb__snap_err(err, "state snapshot has schema version %llu, this server reads %d",
                (unsigned long long)ver, TB__STATE_SCHEMA_VERSION);
         ok = 0;
     }
@@ -214,14 +200,14 @@ static int load_blob(tb__state_t *st, const void *data, size_t len, sqlite3 **ou
         char *mine = schema_text(st->db), *theirs = schema_text(db);
         ok = mine && theirs && strcmp(mine, theirs) == 0;
         if (!ok)
-            refuse(err, "state snapshot: its tables differ from this server's schema");
+            tb__snap_err(err, "state snapshot: its tables differ from this server's schema");
         free(mine);
         free(theirs);
     }
     if (ok && !not_null_ok(db, err))
         ok = 0;
     if (ok && query_u64(db, "SELECT idx FROM applied WHERE one = 1", applied)) {
-        refuse(err, "state snapshot: no applied index");
+        tb__snap_err(err, "state snapshot: no applied index");
         ok = 0;
     }
     if (!ok) {
