@@ -10,7 +10,9 @@ KV get/recurse/keys/raw) so that a result or rendering shared across the
 wrong queries would hand some waiter another query's body. Oracle: after the
 write, each waiter's status, X-Consul-Index and body bytes equal a fresh
 non-blocking GET of the same URL (the store does not change in between), and
-the variants really differ (so the oracle is not vacuous).
+the variants really differ (so the oracle is not vacuous). Meanwhile a few
+waiters on another key must still time out on their own deadlines after
+the woken ones left the deadline heap.
 
     fanout.py HTTP_PORT [ROUNDS]
 """
@@ -122,6 +124,12 @@ def main():
             old.close()
             if st != 200:
                 sys.exit("FAIL: stale-index waiter got %d" % st)
+            # waiters the write does not wake keep their deadlines while the
+            # woken ones leave the deadline heap (blanked entries, rebuild)
+            _, h_, _ = request(port, "GET", "/v1/kv/fan-idle")
+            timers = [(time.monotonic(), open_waiter(
+                port, "/v1/kv/fan-idle?index=%s&wait=%ds" % (h_["X-Consul-Index"], 1 + i)))
+                for i in range(3 if rnd == 0 and write == "svc" else 0)]
             time.sleep(0.5)
             if write == "svc":  # a third, passing instance with tag b
                 put(port, "/v1/catalog/register", {
@@ -150,6 +158,13 @@ def main():
             # the token variant equals the plain one (ACLs allow all), and
             # ?pretty changes nothing under -dev (always pretty): the others
             # must all differ
+            for i, (t0, s) in enumerate(timers):
+                st, hd, _ = read_response(s)
+                s.close()
+                took = time.monotonic() - t0
+                # wait plus at most 1/16 jitter; 404: the key does not exist
+                if st != 404 or not (1 + i - 0.1 <= took <= (1 + i) * 17 / 16 + 1.5):
+                    sys.exit("FAIL: idle waiter %d (wait=%ds): %d after %.2fs" % (i, 1 + i, st, took))
             bodies = {k: v[2] for k, v in fresh.items() if not k[1] and "pretty" not in k[0]}
             if len(set(bodies.values())) < len(bodies):
                 seen = {}
