@@ -86,6 +86,9 @@ struct pool {
     char *snapshot_path;    /* data_dir/serf/local.snapshot (remote. for the WAN) */
     FILE *snapshot;         /* appended on member events */
     json_t *previous;       /* "ip:port" of members alive before a restart */
+    uv_timer_t retry_timer; /* retry_join / retry_join_wan */
+    json_t *retry_addrs;    /* still to contact; NULL once joined */
+    int retry_attempts;
     stream_t *streams;
     size_t n_in;
     uint8_t rbuf[65536];
@@ -102,9 +105,7 @@ struct tb__gossip {
     tb__agent_t *a;
     pool_t lan, wan;
     json_t *events;          /* UserEvent objects, oldest first */
-    uv_timer_t retry_timer, reconcile_timer, leave_timer;
-    json_t *retry_addrs;     /* retry_join still to contact */
-    int retry_attempts;
+    uv_timer_t reconcile_timer, leave_timer;
     join_t *joins;
     reconciled_t *rec;
     size_t nrec, caprec;
@@ -687,61 +688,94 @@ void tb__gossip_join_cancel(tb__gossip_t *g, void *arg)
         if (j->arg == arg) j->cb = NULL;
 }
 
-/* start_join (once) and retry_join (every retry_interval, up to retry_max
- * attempts) of the LAN pool. */
+/* start_join[_wan] (once) and retry_join[_wan] (every retry_interval[_wan],
+ * up to retry_max[_wan] attempts). */
+static void retry_stop(pool_t *p)
+{
+    json_decref(p->retry_addrs);
+    p->retry_addrs = NULL;
+    uv_timer_stop(&p->retry_timer);
+}
+
 static void retry_done(void *arg, int joined, const char *error)
 {
-    tb__gossip_t *g = arg;
-    tb__agent_t *a = g->a;
+    pool_t *p = arg;
+    tb__agent_t *a = p->g->a;
+    const char *pool = p->wan ? "WAN" : "LAN";
     if (joined > 0) {
-        tb__log(&a->log, TB_LOG_INFO, "agent", "Join cluster completed. Synced with %d initial agents",
-                joined);
-        json_decref(g->retry_addrs);
-        g->retry_addrs = NULL;
+        tb__log(&a->log, TB_LOG_INFO, "agent", "Join cluster completed (%s). Synced with %d "
+                "initial agents", pool, joined);
+        retry_stop(p);
         return;
     }
-    json_int_t max = json_integer_value(json_object_get(a->config->merged, "retry_max"));
-    tb__log(&a->log, TB_LOG_WARN, "agent", "Join cluster failed, will retry: %s",
+    json_int_t max = json_integer_value(json_object_get(a->config->merged,
+                                                        p->wan ? "retry_max_wan" : "retry_max"));
+    tb__log(&a->log, TB_LOG_WARN, "agent", "Join cluster failed (%s), will retry: %s", pool,
             error ? error : "no node contacted");
-    if (max > 0 && g->retry_attempts >= max) {
-        tb__log(&a->log, TB_LOG_ERROR, "agent", "Join cluster failed %d times, giving up",
-                g->retry_attempts);
-        json_decref(g->retry_addrs);
-        g->retry_addrs = NULL;
+    if (max > 0 && p->retry_attempts >= max) {
+        tb__log(&a->log, TB_LOG_ERROR, "agent", "Join cluster failed %d times (%s), giving up",
+                p->retry_attempts, pool);
+        retry_stop(p);
     }
 }
 
 static void start_join_done(void *arg, int joined, const char *error)
 {
-    tb__gossip_t *g = arg;
+    pool_t *p = arg;
     if (joined > 0)
-        tb__log(&g->a->log, TB_LOG_INFO, "agent", "Join completed. Synced with %d initial agents",
-                joined);
+        tb__log(&p->g->a->log, TB_LOG_INFO, "agent", "Join completed (%s). Synced with %d initial "
+                "agents", p->wan ? "WAN" : "LAN", joined);
     else
-        tb__log(&g->a->log, TB_LOG_ERROR, "agent", "Failed to join the start_join addresses: %s",
-                error ? error : "no node contacted");
+        tb__log(&p->g->a->log, TB_LOG_ERROR, "agent", "Failed to join the start_join%s "
+                "addresses: %s", p->wan ? "_wan" : "", error ? error : "no node contacted");
+}
+
+/* Up to 16 strings of a JSON array. */
+static size_t addr_list(const json_t *arr, const char **list)
+{
+    size_t n = 0, i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+        if (n < 16 && json_is_string(v)) list[n++] = json_string_value(v);
+    return n;
 }
 
 static void retry_tick(uv_timer_t *t)
 {
-    tb__gossip_t *g = t->data;
-    if (!g->retry_addrs || g->stopped) {
+    pool_t *p = t->data;
+    if (!p->retry_addrs || p->g->stopped) {
         uv_timer_stop(t);
         return;
     }
     const char *list[16];
-    size_t n = 0, i;
-    json_t *v;
-    json_array_foreach(g->retry_addrs, i, v)
-        if (n < 16 && json_is_string(v)) list[n++] = json_string_value(v);
-    g->retry_attempts++;
+    size_t n = addr_list(p->retry_addrs, list);
+    p->retry_attempts++;
     char *err = NULL;
-    if (tb__gossip_join(g, 0, list, n, retry_done, g, &err) != 0) {
-        tb__log(&g->a->log, TB_LOG_ERROR, "agent", "Join cluster failed: %s", err);
+    if (tb__gossip_join(p->g, p->wan, list, n, retry_done, p, &err) != 0) {
+        tb__log(&p->g->a->log, TB_LOG_ERROR, "agent", "Join cluster failed: %s", err);
         free(err);
-        json_decref(g->retry_addrs);
-        g->retry_addrs = NULL;
+        retry_stop(p);
     }
+}
+
+/* Start the configured joins of one pool. -1 with *err on a bad address. */
+static int pool_joins(pool_t *p, char **err)
+{
+    const json_t *m = p->g->a->config->merged;
+    const char *list[16];
+    size_t n = addr_list(json_object_get(m, p->wan ? "start_join_wan" : "start_join"), list);
+    if (n && tb__gossip_join(p->g, p->wan, list, n, start_join_done, p, err) != 0) return -1;
+    json_t *retry = json_object_get(m, p->wan ? "retry_join_wan" : "retry_join");
+    if (json_array_size(retry)) {
+        p->retry_addrs = json_deep_copy(retry);
+        uint64_t ns = 30ULL * 1000000000ULL;
+        const char *iv = json_string_value(
+            json_object_get(m, p->wan ? "retry_interval_wan" : "retry_interval"));
+        if (iv) tb__parse_duration(iv, &ns);
+        uint64_t ms = ns / 1000000ULL;
+        uv_timer_start(&p->retry_timer, retry_tick, 0, ms ? ms : 1000);
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------ events */
@@ -1425,6 +1459,7 @@ static void pool_free(pool_t *p)
     free(p->snapshot_path);
     if (p->snapshot) fclose(p->snapshot);
     json_decref(p->previous);
+    json_decref(p->retry_addrs);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -1450,35 +1485,21 @@ tb__gossip_t *tb__gossip_start(tb__agent_t *a, char **err)
         return NULL;
     }
     g->a = a;
-    uv_timer_init(&a->loop, &g->retry_timer);
+    uv_timer_init(&a->loop, &g->lan.retry_timer);
+    uv_timer_init(&a->loop, &g->wan.retry_timer);
+    g->lan.retry_timer.data = &g->lan;
+    g->wan.retry_timer.data = &g->wan;
     uv_timer_init(&a->loop, &g->reconcile_timer);
     uv_timer_init(&a->loop, &g->leave_timer);
-    g->retry_timer.data = g->reconcile_timer.data = g->leave_timer.data = g;
+    g->reconcile_timer.data = g->leave_timer.data = g;
     if (pool_start(g, &g->lan, 0, err) != 0 ||
         (a->config->server && pool_start(g, &g->wan, 1, err) != 0)) {
         tb__gossip_stop(g, 0);
         return g; /* caller frees after the loop closed the handles */
     }
-    const json_t *m = a->config->merged;
-    json_t *start = json_object_get(m, "start_join"), *retry = json_object_get(m, "retry_join");
-    if (json_array_size(start)) {
-        const char *list[16];
-        size_t n = 0, i;
-        json_t *v;
-        json_array_foreach(start, i, v)
-            if (n < 16 && json_is_string(v)) list[n++] = json_string_value(v);
-        if (tb__gossip_join(g, 0, list, n, start_join_done, g, err) != 0) {
-            tb__gossip_stop(g, 0);
-            return g;
-        }
-    }
-    if (json_array_size(retry)) {
-        g->retry_addrs = json_deep_copy(retry);
-        uint64_t ns = 30ULL * 1000000000ULL;
-        const char *iv = json_string_value(json_object_get(m, "retry_interval"));
-        if (iv) tb__parse_duration(iv, &ns);
-        uint64_t ms = ns / 1000000ULL;
-        uv_timer_start(&g->retry_timer, retry_tick, 0, ms ? ms : 1000);
+    if (pool_joins(&g->lan, err) != 0 || (g->wan.active && pool_joins(&g->wan, err) != 0)) {
+        tb__gossip_stop(g, 0);
+        return g;
     }
     /* Members alive before a restart (snapshot), as serf's handleRejoin. */
     for (int w = 0; w < 2; w++) {
@@ -1544,11 +1565,11 @@ void tb__gossip_stop(tb__gossip_t *g, int leave)
         if (!j->error) j->error = strdup("agent is shutting down");
         join_finish(g, j);
     }
-    json_decref(g->retry_addrs);
-    g->retry_addrs = NULL;
-    uv_timer_stop(&g->retry_timer);
+    retry_stop(&g->lan);
+    retry_stop(&g->wan);
     uv_timer_stop(&g->reconcile_timer);
-    uv_close((uv_handle_t *)&g->retry_timer, NULL);
+    uv_close((uv_handle_t *)&g->lan.retry_timer, NULL);
+    uv_close((uv_handle_t *)&g->wan.retry_timer, NULL);
     uv_close((uv_handle_t *)&g->reconcile_timer, NULL);
     if (leave && (g->lan.active || g->wan.active)) {
         tb__log(&g->a->log, TB_LOG_INFO, "agent", "Gracefully leaving the cluster");
@@ -1580,7 +1601,6 @@ void tb__gossip_free(tb__gossip_t *g)
     rec_clear(g);
     free(g->rec);
     json_decref(g->events);
-    json_decref(g->retry_addrs);
     free(g);
 }
 
