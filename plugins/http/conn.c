@@ -23,6 +23,7 @@
 
 static void conn_process(tbh_conn_t *c);
 static void conn_linger(tbh_conn_t *c);
+static void peer_name(tbh_conn_t *c, char *ip, size_t iplen, char *peer, size_t peerlen);
 
 /* ------------------------------------------------------------ clients */
 
@@ -87,10 +88,10 @@ static void conn_free(tbh_conn_t *c)
 
 static void on_conn_handle_closed(uv_handle_t *h)
 {
-    tbh_conn_t *c = h->data;
-    if (--c->handles_open == 0)
-        conn_free(c);
+    conn_free(h->data);
 }
+
+static void disarm(tbh_conn_t *c);
 
 void tbh_conn_close(tbh_conn_t *c)
 {
@@ -99,7 +100,7 @@ void tbh_conn_close(tbh_conn_t *c)
     c->state = TBH_CS_CLOSING;
     /* the client is gone: its call must never complete into freed memory */
     tbh_exchange_reset(c);
-    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    disarm(c);
     uv_close(&c->h.handle, on_conn_handle_closed);
 }
 
@@ -115,17 +116,83 @@ void tbh_conns_close_all(tbh_server_t *s)
 
 /* ------------------------------------------------------------ timers */
 
-static void on_timer(uv_timer_t *t)
+static void disarm(tbh_conn_t *c)
 {
-    tbh_conn_t *c = t->data;
-    /* idle keep-alive, slow headers or body, or a linger that never saw
-     * EOF: just close, as Go's server does */
-    tbh_conn_close(c);
+    if (c->tkind < 0)
+        return;
+    tbh_tlist_t *l = &c->srv->tl[c->tkind];
+    if (c->tprev)
+        c->tprev->tnext = c->tnext;
+    else
+        l->head = c->tnext;
+    if (c->tnext)
+        c->tnext->tprev = c->tprev;
+    else
+        l->tail = c->tprev;
+    c->tprev = c->tnext = NULL;
+    c->tkind = -1;
 }
 
-static void arm(tbh_conn_t *c, uint64_t ms)
+/* Close every connection whose timeout has passed (idle keep-alive, slow
+ * headers or body, a linger that never saw EOF: just close, as Go's
+ * server does), then wait for the earliest one left. A head is the
+ * earliest of its list; after a reload changed the handshake timeout a
+ * later entry may be earlier and closes late by at most the change. */
+static void on_timer(uv_timer_t *t)
 {
-    uv_timer_start(&c->timer, on_timer, ms, 0);
+    tbh_server_t *s = t->data;
+    uint64_t now = uv_now(s->loop), next = UINT64_MAX;
+    for (int k = 0; k < TBH_TO_KINDS; k++) {
+        tbh_conn_t *c;
+        while ((c = s->tl[k].head) && c->deadline <= now) {
+            disarm(c);
+            tbh_conn_close(c);
+        }
+        if (c && c->deadline < next)
+            next = c->deadline;
+    }
+    if (next != UINT64_MAX)
+        uv_timer_start(&s->timer, on_timer, next - now, 0);
+}
+
+static void arm(tbh_conn_t *c, tbh_tkind_t kind, uint64_t ms)
+{
+    tbh_server_t *s = c->srv;
+    disarm(c);
+    if (!s->timer_open) {
+        uv_timer_init(s->loop, &s->timer);
+        s->timer.data = s;
+        s->timer_open = 1;
+        s->open_handles++;
+    }
+    uint64_t now = uv_now(s->loop);
+    c->deadline = now + ms;
+    c->tkind = (int)kind;
+    tbh_tlist_t *l = &s->tl[kind];
+    c->tprev = l->tail;
+    if (l->tail)
+        l->tail->tnext = c;
+    else
+        l->head = c;
+    l->tail = c;
+    /* a timer that fires with nothing due just re-arms for the next */
+    if (!uv_is_active((uv_handle_t *)&s->timer) || uv_timer_get_due_in(&s->timer) > ms)
+        uv_timer_start(&s->timer, on_timer, ms, 0);
+}
+
+static void on_server_timer_closed(uv_handle_t *h)
+{
+    tbh_server_t *s = h->data;
+    s->open_handles--;
+    tbh_server_maybe_free(s);
+}
+
+void tbh_timer_close(tbh_server_t *s)
+{
+    if (!s->timer_open)
+        return;
+    s->timer_open = 0;
+    uv_close((uv_handle_t *)&s->timer, on_server_timer_closed);
 }
 
 /* ------------------------------------------------------------ reading */
@@ -169,13 +236,16 @@ static int tls_input(tbh_conn_t *c, const char *data, size_t len)
     int rc = tbh_tls_read(c, data, len, &why);
     if (rc < 0) {
         tbh_server_t *s = c->srv;
-        if (s->api->log_enabled(s->self, TB_LOG_DEBUG))
-            s->api->log(s->self, TB_LOG_DEBUG, "TLS from %s failed: %s", c->peer,
+        if (s->api->log_enabled(s->self, TB_LOG_DEBUG)) {
+            char ip[64], peer[80];
+            peer_name(c, ip, sizeof(ip), peer, sizeof(peer));
+            s->api->log(s->self, TB_LOG_DEBUG, "TLS from %s failed: %s", peer,
                         why ? why : "error");
+        }
         return -1;
     }
     if (rc == 1 && c->state == TBH_CS_IDLE)
-        arm(c, c->srv->idle_timeout_ms); /* handshake done: keep-alive rules from now */
+        arm(c, TBH_TO_IDLE, c->srv->idle_timeout_ms); /* handshake done: keep-alive rules from now */
     return 0;
 }
 
@@ -278,22 +348,22 @@ static void conn_process(tbh_conn_t *c)
         tbh_reqparser_t *rp = &c->rp;
         if (rp->error) {
             c->pending_off = c->pending.len; /* nothing after garbage is trusted */
-            uv_timer_stop(&c->timer);
+            disarm(c);
             respond_parse_error(c);
             break;
         }
         if (rp->started && c->state == TBH_CS_IDLE) {
             c->state = TBH_CS_READING;
             c->timer_phase = 1;
-            arm(c, s->header_timeout_ms); /* whole header section, not per byte */
+            arm(c, TBH_TO_HEADER, s->header_timeout_ms); /* whole header section, not per byte */
         }
         if (rp->headers_done && (c->timer_phase != 2 || rp->body_seen)) {
             c->timer_phase = 2;
             rp->body_seen = 0;
-            arm(c, s->body_timeout_ms); /* body: inactivity */
+            arm(c, TBH_TO_BODY, s->body_timeout_ms); /* body: inactivity */
         }
         if (rp->complete) {
-            uv_timer_stop(&c->timer);
+            disarm(c);
             c->timer_phase = 0;
             c->state = TBH_CS_HANDLING;
             tbh_dispatch(c);
@@ -338,7 +408,7 @@ static void conn_finish(tbh_conn_t *c)
     }
     tbh_reqparser_next(&c->rp);
     c->state = TBH_CS_IDLE;
-    arm(c, c->srv->idle_timeout_ms);
+    arm(c, TBH_TO_IDLE, c->srv->idle_timeout_ms);
     if (!c->peer_eof)
         read_start(c);
     conn_process(c);
@@ -364,6 +434,7 @@ static void on_write(uv_write_t *req, int status)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     tbh_conn_t *c = req->data;
+    free(req); /* libuv calls back (ECANCELED) before closing the stream */
     if (c->state == TBH_CS_CLOSING)
         return;
     if (status < 0)
@@ -376,15 +447,19 @@ static void conn_linger(tbh_conn_t *c)
 {
     c->state = TBH_CS_LINGER;
     c->pending.len = c->pending_off = 0;
-    c->shutdown_req.data = c;
     if (c->tls && !c->peer_eof)
         tbh_tls_close_notify(c);
-    if (c->peer_eof || uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) != 0) {
+    /* allocated here, not in every connection: few ever linger */
+    uv_shutdown_t *sd = c->peer_eof ? NULL : malloc(sizeof(*sd));
+    if (sd)
+        sd->data = c;
+    if (!sd || uv_shutdown(sd, &c->h.stream, on_shutdown) != 0) {
+        free(sd);
         tbh_conn_close(c);
         return;
     }
     read_start(c);
-    arm(c, c->srv->linger_ms);
+    arm(c, TBH_TO_LINGER, c->srv->linger_ms);
 }
 
 void tbh_add_header(tbh_conn_t *c, const char *fmt, ...)
@@ -431,6 +506,8 @@ static void log_request(tbh_conn_t *c, int code)
     if (!api->log_enabled(s->self, TB_LOG_DEBUG))
         return;
     const tbh_request_t *r = &c->rp.req;
+    char ip[64], peer[80];
+    peer_name(c, ip, sizeof(ip), peer, sizeof(peer));
     tbh_buf_t u = TBH_BUF_INIT;
     const char *url = r->url.data ? r->url.data : "";
     for (const char *p = url; *p;) {
@@ -452,7 +529,7 @@ static void log_request(tbh_conn_t *c, int code)
     }
     api->log(s->self, TB_LOG_DEBUG,
              "request finished: method=%s url=%s from=%s status=%d latency=%llums",
-             http_method_str(r->method), u.data ? u.data : "", c->peer, code,
+             http_method_str(r->method), u.data ? u.data : "", peer, code,
              (unsigned long long)(uv_now(s->loop) - c->x.start_ms));
     tbh_buf_free(&u);
 }
@@ -565,27 +642,36 @@ void tbh_send_text(tbh_conn_t *c, int code, const char *text)
 
 /* ------------------------------------------------------------ accepting */
 
-static void peer_name(tbh_conn_t *c, int is_unix, char *ip, size_t iplen)
+/* The client's address into ip (empty for a unix socket) and, when peer
+ * is not NULL, "ip:port" into peer. Asked of the kernel when needed (the
+ * client accounting at accept, log lines) rather than kept per connection:
+ * 64 bytes for each of tens of thousands of idle blocking queries. */
+static void peer_name(tbh_conn_t *c, char *ip, size_t iplen, char *peer, size_t peerlen)
 {
+    char tmp[64];
+    if (!peer) {
+        peer = tmp;
+        peerlen = sizeof(tmp);
+    }
     ip[0] = '\0';
-    if (is_unix) {
-        snprintf(c->peer, sizeof(c->peer), "@");
+    if (c->h.handle.type == UV_NAMED_PIPE) {
+        snprintf(peer, peerlen, "@");
         return;
     }
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) {
-        snprintf(c->peer, sizeof(c->peer), "?");
+        snprintf(peer, peerlen, "?");
         return;
     }
     if (ss.ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
         uv_ip6_name(a, ip, iplen);
-        snprintf(c->peer, sizeof(c->peer), "[%s]:%u", ip, ntohs(a->sin6_port));
+        snprintf(peer, peerlen, "[%s]:%u", ip, ntohs(a->sin6_port));
     } else {
         const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
         uv_ip4_name(a, ip, iplen);
-        snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, ntohs(a->sin_port));
+        snprintf(peer, peerlen, "%s:%u", ip, ntohs(a->sin_port));
     }
 }
 
@@ -607,9 +693,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     c->srv = s;
     c->h.handle.data = c;
-    c->timer.data = c;
-    uv_timer_init(s->loop, &c->timer);
-    c->handles_open = 2;
+    c->tkind = -1;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -626,8 +710,8 @@ static void on_connection(uv_stream_t *server, int status)
     }
     if (!l->is_unix)
         uv_tcp_nodelay(&c->h.tcp, 1);
-    char ip[64];
-    peer_name(c, l->is_unix, ip, sizeof(ip));
+    char ip[48]; /* INET6_ADDRSTRLEN, as tbh_client_t.ip */
+    peer_name(c, ip, sizeof(ip), NULL, 0);
     if (l->is_tls) {
         c->tls = s->tls_ctx ? tbh_tls_new(s->tls_ctx) : NULL;
         if (!c->tls) {
@@ -661,7 +745,10 @@ static void on_connection(uv_stream_t *server, int status)
     }
     c->state = TBH_CS_IDLE;
     /* HTTPS: limits.https_handshake_timeout until the handshake is done */
-    arm(c, c->tls ? tbh_tls_handshake_ms(s->tls_ctx) : s->idle_timeout_ms);
+    if (c->tls)
+        arm(c, TBH_TO_HANDSHAKE, tbh_tls_handshake_ms(s->tls_ctx));
+    else
+        arm(c, TBH_TO_IDLE, s->idle_timeout_ms);
     read_start(c);
     if (!c->reading)
         tbh_conn_close(c);

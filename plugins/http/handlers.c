@@ -523,8 +523,14 @@ static void call_handle(tbh_conn_t *c)
     if ((rt->flags & TBH_R_GOSSIP) && tbh_gossip_args(c) != 0)
         return;
     x->call = s->api->call(s->self, rt->rpc, x->args, &x->opts, on_call, c);
-    if (!x->call)
+    if (!x->call) {
         call_failed(c);
+        return;
+    }
+    /* the call holds its own reference, which the endpoint layer may swap
+     * for an equal tree shared by every waiter of the same query */
+    json_decref(x->args);
+    x->args = NULL;
 }
 
 /* ------------------------------------------------------------ dispatch */

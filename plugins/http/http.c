@@ -39,7 +39,11 @@ static void apply_limits(tbh_server_t *s)
 
 void tbh_server_maybe_free(tbh_server_t *s)
 {
-    if (!s->stopping || s->open_handles > 0)
+    if (!s->stopping)
+        return;
+    if (s->nconns == 0)
+        tbh_timer_close(s); /* no timeout left to serve */
+    if (s->open_handles > 0)
         return;
     for (size_t i = 0; i < TBH_CLIENT_BUCKETS; i++) {
         while (s->clients[i]) { /* normally empty: every connection released its entry */

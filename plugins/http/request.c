@@ -145,6 +145,9 @@ static int on_headers_complete(http_parser *p)
     tbh_reqparser_t *rp = RP(p);
     if (finish_header(rp) != 0)
         return -1;
+    /* the header value buffer is not kept while the request is answered
+     * (a blocking query can wait for minutes) */
+    tbh_buf_free(&rp->value);
     tbh_request_t *r = &rp->req;
     r->method = (enum http_method)p->method;
     r->http_major = p->http_major;

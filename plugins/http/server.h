@@ -95,15 +95,31 @@ typedef enum tbh_cstate {
     TBH_CS_CLOSING
 } tbh_cstate_t;
 
+/* Connection timeouts (conn.c). Every kind has one duration, so a list
+ * per kind, appended to when armed, stays in deadline order, and one loop
+ * timer for the server (at the earliest head) serves every connection: a
+ * uv_timer_t each would be 152 bytes per idle blocking query. */
+typedef enum tbh_tkind {
+    TBH_TO_IDLE = 0,  /* keep-alive without a request */
+    TBH_TO_HEADER,    /* whole header section */
+    TBH_TO_BODY,      /* between pieces of body */
+    TBH_TO_LINGER,    /* drain after "Connection: close" */
+    TBH_TO_HANDSHAKE, /* HTTPS handshake */
+    TBH_TO_KINDS
+} tbh_tkind_t;
+
+typedef struct tbh_tlist {
+    tbh_conn_t *head, *tail;
+} tbh_tlist_t;
+
 struct tbh_conn {
     tbh_stream_t h;
-    uv_timer_t timer;
-    uv_shutdown_t shutdown_req;
-    int handles_open;      /* h and timer not yet closed */
+    tbh_conn_t *tprev, *tnext; /* in srv->tl[tkind] while a timeout is armed */
+    uint64_t deadline;         /* loop ms */
+    int tkind;                 /* tbh_tkind_t, or -1: no timeout armed */
     tbh_server_t *srv;
     tbh_conn_t *prev, *next;
     tbh_client_t *client;  /* NULL: not counted (unix socket, refused) */
-    char peer[64];
     tbh_reqparser_t rp;
     tbh_buf_t pending;     /* received while a request is in progress */
     size_t pending_off;
@@ -132,7 +148,10 @@ struct tbh_server {
     tbh_conn_t *conns;
     size_t nconns;
     tbh_client_t *clients[TBH_CLIENT_BUCKETS];
-    size_t open_handles;      /* listeners and connections not yet closed */
+    size_t open_handles;      /* listeners, connections and timer not yet closed */
+    uv_timer_t timer;         /* connection timeouts; opened on first use */
+    int timer_open;
+    tbh_tlist_t tl[TBH_TO_KINDS];
     int started;
     int stopping;
     /* render_cache.c: recent JSON results and their shared bytes */
@@ -153,6 +172,8 @@ void tbh_listeners_close(tbh_listener_t *list);
 /* Close every connection now (stop): cancels in-flight calls. */
 void tbh_conns_close_all(tbh_server_t *s);
 void tbh_conn_close(tbh_conn_t *c);
+/* Close the timeout timer (stopping, once no connection is left). */
+void tbh_timer_close(tbh_server_t *s);
 /* uv_write for response bytes: through the TLS layer on HTTPS. */
 int tbh_conn_write(tbh_conn_t *c, uv_write_t *req, const uv_buf_t *bufs, unsigned n,
                    uv_write_cb cb);

@@ -52,8 +52,10 @@ struct tb_call {
     int state;
     const tb__method_t *method;
     json_t *args;
-    tb_kv_read_t kvr;
-    tb_kv_write_t kvw;
+    union { /* by kind: a call is one KV read or one KV write (32 B a waiter) */
+        tb_kv_read_t kvr;
+        tb_kv_write_t kvw;
+    };
     char *key, *sep, *session;
     void *value;
     tb_query_opts_t opts;
