@@ -46,7 +46,9 @@ struct tb__fwd_conn {
     uint64_t gen;          /* bumped per attempt: stale callbacks ignore */
     int reading;           /* in on_read: conn_down must not free rd */
     tb__rpc_reader_t rd;
-    tb__buf_t outq;        /* frames written while connecting */
+    tb__buf_t outq;        /* frames not written yet (this loop turn, or connecting) */
+    int dirty;             /* on f->dirty: flush before the loop polls */
+    fconn_t *dnext;
     uint64_t retry_at;     /* loop ms: no new attempt before */
     uint64_t backoff_ms;
     char err[200];         /* why the last attempt failed */
@@ -68,6 +70,8 @@ struct tb__fwd {
     tb_call_t *tab[NBUCKET];
     tb_call_t *held;       /* waiting for a leader (fnext/fprev links) */
     uv_timer_t hold_timer;
+    fconn_t *dirty;        /* connections with frames to write */
+    uv_prepare_t flush;    /* writes them, one write per connection and turn */
     int stopped;
 };
 
@@ -273,6 +277,8 @@ tb__fwd_t *tb__fwd_new(tb__endpoint_t *ep)
     f->ep = ep;
     uv_timer_init(&ep->agent->loop, &f->hold_timer);
     f->hold_timer.data = f;
+    uv_prepare_init(&ep->agent->loop, &f->flush);
+    f->flush.data = f;
     const tb__config_t *cfg = ep->agent->config;
     /* Until gossip feeds servers from serf tags, the join addresses are
      * the client agents' servers. */
@@ -302,27 +308,32 @@ static void conn_write(fconn_t *fc, uint8_t *data, size_t len)
     tb__rpc_write((uv_stream_t *)fc->tcp, data, len);
 }
 
-/* Queue a frame (taking b's data) on a connection that is up or coming. */
-static void conn_send(fconn_t *fc, tb__buf_t *b)
+/* Every request of one loop turn goes out in one write per connection:
+ * the prepare phase runs after the endpoint's queue and before the poll. */
+static void flush_cb(uv_prepare_t *p)
 {
-    if (fc->state == FC_UP) {
-        conn_write(fc, b->data, b->len);
-        memset(b, 0, sizeof *b);
-        return;
+    tb__fwd_t *f = p->data;
+    fconn_t *fc;
+    while ((fc = f->dirty)) {
+        f->dirty = fc->dnext;
+        fc->dnext = NULL;
+        fc->dirty = 0;
+        if (fc->state == FC_UP && fc->outq.len) {
+            conn_write(fc, fc->outq.data, fc->outq.len);
+            memset(&fc->outq, 0, sizeof fc->outq);
+        }
     }
-    if (fc->outq.cap - fc->outq.len < b->len) {
-        size_t nc = fc->outq.cap ? fc->outq.cap : 4096;
-        while (nc - fc->outq.len < b->len) nc *= 2;
-        uint8_t *d = realloc(fc->outq.data, nc);
-        if (!d) goto out;
-        fc->outq.data = d;
-        fc->outq.cap = nc;
-    }
-    memcpy(fc->outq.data + fc->outq.len, b->data, b->len);
-    fc->outq.len += b->len;
-out:
-    free(b->data);
-    memset(b, 0, sizeof *b);
+    uv_prepare_stop(p);
+}
+
+static void mark_dirty(fconn_t *fc)
+{
+    tb__fwd_t *f = fc->f;
+    if (fc->state != FC_UP || fc->dirty) return; /* connecting: on_connect writes */
+    fc->dirty = 1;
+    fc->dnext = f->dirty;
+    f->dirty = fc;
+    if (!uv_is_active((uv_handle_t *)&f->flush)) uv_prepare_start(&f->flush, flush_cb);
 }
 
 /* The connection broke or never came up: fail its calls, back off. */
@@ -614,23 +625,20 @@ static int forward_to(tb__fwd_t *f, tb_call_t *c, fconn_t *fc, int may_wait, tb_
         tb__ep_fail(o, TB_UNAVAILABLE, "%s", fc->err);
         return -1;
     }
-    tb__buf_t b = {0};
-    uint64_t id = ++f->next_id;
-    if (encode(f, c, id, &b) != 0) {
-        free(b.data);
-        tb__ep_fail(o, TB_TOO_LARGE, "rpc error: request too large to forward");
-        return -1;
-    }
     if (fc->state == FC_DOWN) {
         conn_open(fc);
         if (fc->state == FC_DOWN) { /* failed at once */
-            free(b.data);
             if (may_wait && hold(f, c)) return 1;
             tb__ep_fail(o, TB_UNAVAILABLE, "%s", fc->err);
             return -1;
         }
     }
-    conn_send(fc, &b);
+    uint64_t id = ++f->next_id;
+    if (encode(f, c, id, &fc->outq) != 0) {
+        tb__ep_fail(o, TB_TOO_LARGE, "rpc error: request too large to forward");
+        return -1;
+    }
+    mark_dirty(fc);
     c->state = CS_FORWARDED;
     c->fwd_id = id;
     tab_put(f, c);
@@ -735,9 +743,7 @@ void tb__fwd_cancel(tb__fwd_t *f, tb_call_t *c)
     untrack(f, c);
     if (!fc || fc->state == FC_DOWN) return; /* the server dropped it already */
     /* The server drops the call (a blocking query leaves its heap). */
-    tb__buf_t b = {0};
-    if (tb__rpc_enc_cancel(&b, id) == 0) conn_send(fc, &b);
-    else free(b.data);
+    if (tb__rpc_enc_cancel(&fc->outq, id) == 0) mark_dirty(fc);
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -755,6 +761,7 @@ void tb__fwd_stop(tb__fwd_t *f)
         fail_call(c, TB_UNAVAILABLE, "agent is shutting down");
     }
     uv_close((uv_handle_t *)&f->hold_timer, NULL);
+    uv_close((uv_handle_t *)&f->flush, NULL);
 }
 
 void tb__fwd_free(tb__fwd_t *f)

@@ -40,6 +40,9 @@ struct sconn {
     int closing;
     char peer[64];
     tb__rpc_reader_t rd;
+    tb__buf_t outq;       /* responses of this loop turn, one write */
+    int dirty;            /* on srv->dirty */
+    sconn_t *dnext;
     job_t *jobs;
     sconn_t *next, *prev;
 };
@@ -49,6 +52,8 @@ struct tb__rpc_srv {
     uv_tcp_t listener;
     int stopped;
     sconn_t *conns;
+    sconn_t *dirty;       /* connections with responses to write */
+    uv_prepare_t flush;
 };
 
 static tb__logger_t *logger(tb__rpc_srv_t *s) { return &s->ep->agent->log; }
@@ -60,6 +65,7 @@ static void conn_closed(uv_handle_t *h)
     sconn_t *c = h->data;
     free(h);
     tb__rpc_reader_free(&c->rd);
+    free(c->outq.data);
     free(c);
 }
 
@@ -93,6 +99,12 @@ static void conn_close(sconn_t *c)
         free(j);
     }
     conn_unlink(c);
+    if (c->dirty) { /* freed in the close callback: off the flush list now */
+        sconn_t **pp = &c->srv->dirty;
+        while (*pp != c) pp = &(*pp)->dnext;
+        *pp = c->dnext;
+        c->dirty = 0;
+    }
     uv_close((uv_handle_t *)c->tcp, conn_closed);
 }
 
@@ -126,9 +138,33 @@ int tb__rpc_write(uv_stream_t *s, uint8_t *data, size_t len)
     return 0;
 }
 
-static void conn_write(sconn_t *c, tb__buf_t *b)
+/* Responses completed in one loop turn leave in one write per connection
+ * (the prepare phase runs after the endpoint's queue, before the poll). */
+static void flush_cb(uv_prepare_t *p)
 {
-    if (tb__rpc_write((uv_stream_t *)c->tcp, b->data, b->len) != 0) conn_close(c);
+    tb__rpc_srv_t *s = p->data;
+    sconn_t *c;
+    while ((c = s->dirty)) {
+        s->dirty = c->dnext;
+        c->dnext = NULL;
+        c->dirty = 0;
+        uint8_t *d = c->outq.data;
+        size_t n = c->outq.len;
+        memset(&c->outq, 0, sizeof c->outq);
+        if (n && tb__rpc_write((uv_stream_t *)c->tcp, d, n) != 0) conn_close(c);
+        else if (!n) free(d);
+    }
+    uv_prepare_stop(p);
+}
+
+static void mark_dirty(sconn_t *c)
+{
+    tb__rpc_srv_t *s = c->srv;
+    if (c->dirty || c->closing) return;
+    c->dirty = 1;
+    c->dnext = s->dirty;
+    s->dirty = c;
+    if (!uv_is_active((uv_handle_t *)&s->flush)) uv_prepare_start(&s->flush, flush_cb);
 }
 
 /* ------------------------------------------------------------ requests */
@@ -138,9 +174,8 @@ static void job_done(void *arg, const tb_result_t *r)
     job_t *j = arg;
     sconn_t *c = j->conn;
     job_unlink(j);
-    tb__buf_t b = {0};
     char *json = r->json ? json_dumps(r->json, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-    int rc = tb__rpc_enc_resp(&b, j->id, r, json, json ? strlen(json) : 0);
+    int rc = tb__rpc_enc_resp(&c->outq, j->id, r, json, json ? strlen(json) : 0);
     free(json);
     if (rc != 0) {
         /* Too large or out of memory: the caller still gets an answer. */
@@ -150,11 +185,10 @@ static void job_done(void *arg, const tb_result_t *r)
         e.json = NULL;
         e.kv = NULL;
         e.kv_count = 0;
-        rc = tb__rpc_enc_resp(&b, j->id, &e, NULL, 0);
+        rc = tb__rpc_enc_resp(&c->outq, j->id, &e, NULL, 0);
     }
     free(j);
-    if (rc == 0) conn_write(c, &b);
-    else free(b.data);
+    if (rc == 0) mark_dirty(c);
 }
 
 static int start_request(sconn_t *c, const tb__rpc_frame_t *f)
@@ -363,6 +397,8 @@ int tb__rpc_listen(tb__endpoint_t *ep, char **err)
      * freed. */
     ep->rpc = s;
     s->ep = ep;
+    uv_prepare_init(&ep->agent->loop, &s->flush);
+    s->flush.data = s;
     uv_tcp_init(&ep->agent->loop, &s->listener);
     s->listener.data = s;
     rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&sa, 0);
@@ -387,6 +423,7 @@ void tb__rpc_stop(tb__rpc_srv_t *s)
     s->stopped = 1;
     uv_close((uv_handle_t *)&s->listener, NULL);
     while (s->conns) conn_close(s->conns);
+    uv_close((uv_handle_t *)&s->flush, NULL);
 }
 
 void tb__rpc_free(tb__rpc_srv_t *s) { free(s); }

@@ -12,7 +12,8 @@
  * (little-endian). The caller multiplexes many requests over one
  * connection by id; a blocking query hangs on the server while others
  * flow. Strings are u32 length + bytes + NUL (0xffffffff = NULL), so the
- * decoder hands out views into the frame without copying.
+ * decoder hands out views into the frame without copying. Both sides
+ * write the frames of one loop turn in one write per connection.
  */
 #ifndef TB_RPC_INT_H
 #define TB_RPC_INT_H
