@@ -293,7 +293,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 static void on_headers(tbh_reqparser_t *rp, void *arg)
 {
     tbh_conn_t *c = arg;
-    const http_parser *p = &rp->parser;
+    const http_parser *p = &rp->ps->parser;
     int has_body = (p->flags & F_CHUNKED) ||
                    (p->content_length != ULLONG_MAX && p->content_length > 0);
     if (rp->req.expect_continue && has_body && p->http_major == 1 && p->http_minor >= 1) {

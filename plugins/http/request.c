@@ -32,8 +32,8 @@ static int fail(tbh_reqparser_t *rp, tbh_perr_t e, const char *text)
 
 static int count_header(tbh_reqparser_t *rp, size_t n)
 {
-    rp->header_bytes += n;
-    if (rp->header_bytes > rp->max_header_bytes)
+    rp->ps->header_bytes += n;
+    if (rp->ps->header_bytes > rp->max_header_bytes)
         return fail(rp, TBH_PERR_HEADERS, "request headers too large");
     return 0;
 }
@@ -41,17 +41,17 @@ static int count_header(tbh_reqparser_t *rp, size_t n)
 /* The header whose name and value were just read is complete. */
 static int finish_header(tbh_reqparser_t *rp)
 {
-    if (!rp->in_value)
+    if (!rp->ps->in_value)
         return 0;
-    rp->in_value = 0;
+    rp->ps->in_value = 0;
     tbh_request_t *r = &rp->req;
-    const char *v = rp->value.data ? rp->value.data : "";
+    const char *v = rp->ps->value.data ? rp->ps->value.data : "";
     char **slot = NULL;
-    if (!rp->field_long && tbh_strnieq(rp->field, rp->field_len, "x-consul-token"))
+    if (!rp->ps->field_long && tbh_strnieq(rp->ps->field, rp->ps->field_len, "x-consul-token"))
         slot = &r->x_consul_token;
-    else if (!rp->field_long && tbh_strnieq(rp->field, rp->field_len, "authorization"))
+    else if (!rp->ps->field_long && tbh_strnieq(rp->ps->field, rp->ps->field_len, "authorization"))
         slot = &r->authorization;
-    else if (!rp->field_long && tbh_strnieq(rp->field, rp->field_len, "expect"))
+    else if (!rp->ps->field_long && tbh_strnieq(rp->ps->field, rp->ps->field_len, "expect"))
         r->expect_continue = tbh_strieq(v, "100-continue");
     if (slot && !*slot) {
         /* Go's Header.Get: the first one wins */
@@ -59,11 +59,11 @@ static int finish_header(tbh_reqparser_t *rp)
         if (!*slot)
             return fail(rp, TBH_PERR_NOMEM, "out of memory");
     }
-    rp->field_len = 0;
-    rp->field_long = 0;
-    rp->value.len = 0;
-    if (rp->value.data)
-        rp->value.data[0] = '\0';
+    rp->ps->field_len = 0;
+    rp->ps->field_long = 0;
+    rp->ps->value.len = 0;
+    if (rp->ps->value.data)
+        rp->ps->value.data[0] = '\0';
     return 0;
 }
 
@@ -89,11 +89,11 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
     tbh_reqparser_t *rp = RP(p);
     if (count_header(rp, len) != 0 || finish_header(rp) != 0)
         return -1;
-    if (rp->field_len + len > sizeof(rp->field)) {
-        rp->field_long = 1; /* no header we keep has a name this long */
+    if (rp->ps->field_len + len > sizeof(rp->ps->field)) {
+        rp->ps->field_long = 1; /* no header we keep has a name this long */
     } else {
-        memcpy(rp->field + rp->field_len, at, len);
-        rp->field_len += len;
+        memcpy(rp->ps->field + rp->ps->field_len, at, len);
+        rp->ps->field_len += len;
     }
     return 0;
 }
@@ -103,8 +103,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     tbh_reqparser_t *rp = RP(p);
     if (count_header(rp, len) != 0)
         return -1;
-    rp->in_value = 1;
-    if (tbh_buf_add(&rp->value, at, len) != 0)
+    rp->ps->in_value = 1;
+    if (tbh_buf_add(&rp->ps->value, at, len) != 0)
         return fail(rp, TBH_PERR_NOMEM, "out of memory");
     return 0;
 }
@@ -147,7 +147,7 @@ static int on_headers_complete(http_parser *p)
         return -1;
     /* the header value buffer is not kept while the request is answered
      * (a blocking query can wait for minutes) */
-    tbh_buf_free(&rp->value);
+    tbh_buf_free(&rp->ps->value);
     tbh_request_t *r = &rp->req;
     r->method = (enum http_method)p->method;
     r->http_major = p->http_major;
@@ -203,27 +203,47 @@ void tbh_reqparser_init(tbh_reqparser_t *rp, size_t max_header_bytes, uint64_t m
                         uint64_t kv_max)
 {
     memset(rp, 0, sizeof(*rp));
-    http_parser_init(&rp->parser, HTTP_REQUEST);
-    rp->parser.data = rp;
     rp->max_header_bytes = max_header_bytes;
     rp->max_body = max_body;
     rp->kv_max = kv_max;
 }
 
+static void pstate_free(tbh_reqparser_t *rp)
+{
+    if (rp->ps) {
+        tbh_buf_free(&rp->ps->value);
+        free(rp->ps);
+        rp->ps = NULL;
+    }
+}
+
 void tbh_reqparser_free(tbh_reqparser_t *rp)
 {
     request_clear(&rp->req);
-    tbh_buf_free(&rp->value);
+    pstate_free(rp);
 }
 
 size_t tbh_reqparser_feed(tbh_reqparser_t *rp, const char *data, size_t len)
 {
     if (rp->complete || rp->error || len == 0)
         return 0;
-    size_t n = http_parser_execute(&rp->parser, &settings, data, len);
-    enum http_errno e = HTTP_PARSER_ERRNO(&rp->parser);
-    if (e == HPE_PAUSED)
+    if (!rp->ps) { /* a new request: a fresh parser */
+        rp->ps = calloc(1, sizeof(*rp->ps));
+        if (!rp->ps) {
+            fail(rp, TBH_PERR_NOMEM, "out of memory");
+            return 0;
+        }
+        http_parser_init(&rp->ps->parser, HTTP_REQUEST);
+        rp->ps->parser.data = rp;
+    }
+    size_t n = http_parser_execute(&rp->ps->parser, &settings, data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&rp->ps->parser);
+    if (e == HPE_PAUSED) {
+        /* complete: the parser stopped at its end; the next request
+         * (pipelined bytes stay with the caller) gets a new one */
+        pstate_free(rp);
         return n;
+    }
     if (e != HPE_OK) {
         if (e == HPE_HEADER_OVERFLOW)
             fail(rp, TBH_PERR_HEADERS, "request headers too large");
@@ -239,13 +259,8 @@ size_t tbh_reqparser_feed(tbh_reqparser_t *rp, const char *data, size_t len)
 void tbh_reqparser_next(tbh_reqparser_t *rp)
 {
     request_clear(&rp->req);
+    pstate_free(rp);
     rp->started = rp->headers_done = rp->complete = rp->body_seen = 0;
-    rp->header_bytes = 0;
-    rp->field_len = 0;
-    rp->field_long = 0;
-    rp->in_value = 0;
-    rp->value.len = 0;
-    http_parser_pause(&rp->parser, 0);
 }
 
 int tbh_url_split(const char *url, size_t len, int is_connect, size_t *path_off, size_t *path_len,

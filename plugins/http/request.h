@@ -1,9 +1,9 @@
 /*
  * request.h - assembles HTTP/1.x requests from a byte stream with
  * http-parser 2.9, enforcing the header and body limits. One request at a
- * time: the parser pauses when a request is complete so pipelined requests
- * are answered in order; tbh_reqparser_next() resumes it. No I/O here, so
- * the same code runs under the fuzzer.
+ * time: the parser stops when a request is complete so pipelined requests
+ * are answered in order; tbh_reqparser_next() readies the next one. No
+ * I/O here, so the same code runs under the fuzzer.
  */
 #ifndef TBH_REQUEST_H
 #define TBH_REQUEST_H
@@ -37,8 +37,21 @@ typedef struct tbh_request {
 typedef struct tbh_reqparser tbh_reqparser_t;
 typedef void (*tbh_headers_cb)(tbh_reqparser_t *rp, void *arg);
 
-struct tbh_reqparser {
+/* What only a request being read needs: allocated with its first byte,
+ * freed once it is complete, so a connection whose request is being
+ * answered (a blocking query, for minutes) keeps none of it. */
+typedef struct tbh_pstate {
     http_parser parser;
+    size_t header_bytes;  /* request line + headers so far */
+    char field[24];       /* header being read */
+    size_t field_len;
+    int field_long;
+    int in_value;
+    tbh_buf_t value;
+} tbh_pstate_t;
+
+struct tbh_reqparser {
+    tbh_pstate_t *ps;         /* NULL between requests */
     tbh_request_t req;
     size_t max_header_bytes;  /* request line + headers we keep */
     uint64_t max_body;        /* any body */
@@ -53,14 +66,6 @@ struct tbh_reqparser {
     int body_seen;     /* body bytes arrived since the caller last cleared it */
     tbh_perr_t error;
     const char *error_text;
-
-    /* header being read */
-    size_t header_bytes;
-    char field[24];
-    size_t field_len;
-    int field_long;
-    int in_value;
-    tbh_buf_t value;
 };
 
 /* Limits: max_header_bytes, max_body, kv_max. */
@@ -72,7 +77,7 @@ void tbh_reqparser_free(tbh_reqparser_t *rp);
  * a request completes (rp->complete) or on an error (rp->error). */
 size_t tbh_reqparser_feed(tbh_reqparser_t *rp, const char *data, size_t len);
 
-/* Drop the completed request and resume parsing. */
+/* Drop the completed request; the next feed starts a new one. */
 void tbh_reqparser_next(tbh_reqparser_t *rp);
 
 /* Path of the request target without query, or NULL: [*off, *off+*len). */
