@@ -292,6 +292,85 @@ static void test_probe_failure(void)
     tb__swim_free(sw);
 }
 
+/* After every tick the next deadline lies in the future: the runtime arms
+ * its timer with it, and a deadline in the past made it spin while a node
+ * left with failed members (no probes while leaving, next_probe stayed
+ * behind) or with push/pull disabled. */
+static void check_deadlines(tb__swim_t *sw, uint64_t now, uint64_t until)
+{
+    int bad = 0;
+    while (now < until) {
+        tb__swim_tick(sw, now);
+        drain(sw);
+        uint64_t t = tb__swim_next_deadline(sw);
+        bad += t <= now;
+        now = t > now ? t : now + 1;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+static void test_deadline_future(void)
+{
+    counts_t c = { 0 };
+    tb__swim_t *sw = mk("a", ip_a, &c);
+    alive(sw, 0, "b", ip_b, 1, "");
+    alive(sw, 0, "c", ip_c, 1, "");
+    sd(sw, 100, TB__GW_DEAD, "c", "b", 1); /* c failed */
+    sd(sw, 100, TB__GW_SUSPECT, "b", "c", 1);
+    check_deadlines(sw, 100, 3000);
+    tb__swim_leave(sw, 3000);
+    check_deadlines(sw, 3000, 60000);
+    tb__swim_free(sw);
+
+    /* push/pull disabled (interval 0) */
+    tb__swim_config_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.name = "d";
+    memcpy(cfg.addr, ip_a, 4);
+    cfg.addr_len = 4;
+    cfg.port = 7946;
+    tb__swim_profile(TB__SWIM_PROFILE_LAN, &cfg.profile);
+    cfg.profile.push_pull_interval_ms = 0;
+    sw = tb__swim_new(&cfg, 0);
+    alive(sw, 0, "b", ip_b, 1, "");
+    check_deadlines(sw, 0, 40000);
+    tb__swim_free(sw);
+}
+
+/* A join is followed by one push/pull with a random member after
+ * 5 probe intervals, long before the periodic one (gsim: members that
+ * joined concurrently missed each other for 30 s without it). */
+static int count_push_pulls(tb__swim_t *sw, uint64_t now)
+{
+    int n = 0;
+    tb__swim_tick(sw, now);
+    tb__swim_out_t o;
+    while (tb__swim_poll(sw, &o)) {
+        n += o.kind == TB__SWIM_OUT_PUSH_PULL;
+        free(o.buf);
+    }
+    return n;
+}
+
+static void test_join_followup(void)
+{
+    counts_t c = { 0 };
+    tb__swim_t *sw = mk("a", ip_a, &c);
+    tb__swim_join(sw, 1000, ip_b, 4, 7946);
+    drain(sw);
+    alive(sw, 1010, "b", ip_b, 1, "");
+    alive(sw, 1010, "c", ip_c, 1, "");
+    CU_ASSERT(tb__swim_next_deadline(sw) <= 6000);
+    CU_ASSERT_EQUAL(count_push_pulls(sw, 1010), 0);
+    CU_ASSERT_EQUAL(count_push_pulls(sw, 5990), 0);
+    /* neither answered our probes here: one of them is suspected by the
+     * tick below, the other gets the push/pull */
+    alive(sw, 5995, "b", ip_b, 5, "");
+    alive(sw, 5995, "c", ip_c, 5, "");
+    CU_ASSERT_EQUAL(count_push_pulls(sw, 6000), 1);
+    tb__swim_free(sw);
+}
+
 /* ---------------------------------------------------------------- serf */
 
 static tb__serf_t *mk_serf(const char *name, const uint8_t ip[4])
@@ -420,6 +499,8 @@ int main(void)
     CU_add_test(s, "suspicion timeout", test_suspicion_timeout);
     CU_add_test(s, "confirmations shorten suspicion", test_confirmations_shorten);
     CU_add_test(s, "probe failure", test_probe_failure);
+    CU_add_test(s, "next deadline in the future", test_deadline_future);
+    CU_add_test(s, "push/pull after a join", test_join_followup);
     CU_add_test(s, "serf join, events, intents", test_serf_join_and_events);
     CU_add_test(s, "serf reap", test_serf_reap);
     CU_basic_set_mode(CU_BRM_VERBOSE);
