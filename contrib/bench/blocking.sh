@@ -5,13 +5,14 @@
 #   one PUT -> time until every waiter has its answer, agent RSS idle /
 #   while blocked / after; the same on one service's health (5 instances,
 #   then one more registered); and W etcd v3 JSON-gateway watchers on one
-#   key notified by one put (kvload --mode watch from the shared anchors).
+#   key notified by one put (blockload -a etcd: streaming POST /v3/watch,
+#   then POST /v3/kv/put; etcd's RSS and CPU per waiter measured alike).
 # Prints one JSON line per run and a summary table with the ratios and the
 # agent's CPU time per waiter during the fan-out (user + system, from
 # /proc: robust to other load on a shared machine, unlike wall time).
 #
 #   contrib/bench/blocking.sh [--tribune PATH] [--plugin-dir DIR]
-#                             [--waiters "10000 50000"] [--anchors DIR]
+#                             [--waiters "10000 50000"]
 #
 # Needs: a C compiler, libuv1-dev, taskset, etcd-server (the etcd rows are
 # skipped without it). The fd limit bounds W: each waiter is one socket on
@@ -22,14 +23,12 @@ set -euo pipefail
 TRIBUNE=${TRIBUNE:-$(command -v tribune || true)}
 PLUGIN_DIR=${PLUGIN_DIR:-}
 WAITERS=${WAITERS:-"10000 50000"}
-ANCHORS=${ANCHORS:-$(cd "$(dirname "$0")/../../.." 2>/dev/null && pwd)/shared/anchors}
 while [ $# -gt 0 ]; do
   case $1 in
     --tribune) TRIBUNE=$2; shift 2 ;;
     --plugin-dir) PLUGIN_DIR=$2; shift 2 ;;
     --waiters) WAITERS=$2; shift 2 ;;
-    --anchors) ANCHORS=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "blocking.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -82,9 +81,8 @@ for W in $WAITERS; do
   curl -sf -X PUT "http://127.0.0.1:$HTTP/v1/catalog/deregister" -d '{"Node":"bl-node"}' >/dev/null
 done
 
-# etcd: one member, v3 JSON gateway watchers (kvload from the shared anchors)
-if command -v etcd >/dev/null && [ -f "$ANCHORS/kv/kvload.c" ]; then
-  cc -O2 -o "$WORK/kvload" "$ANCHORS/kv/kvload.c" -luv
+# etcd: one member, v3 JSON gateway watchers (blockload -a etcd)
+if command -v etcd >/dev/null; then
   taskset -c $SRV_CPU etcd --data-dir "$WORK/etcd" --listen-client-urls http://127.0.0.1:19410 \
     --advertise-client-urls http://127.0.0.1:19410 --listen-peer-urls http://127.0.0.1:19411 \
     --initial-advertise-peer-urls http://127.0.0.1:19411 \
@@ -93,15 +91,11 @@ if command -v etcd >/dev/null && [ -f "$ANCHORS/kv/kvload.c" ]; then
   for _ in $(seq 100); do curl -sf http://127.0.0.1:19410/health | grep -q true && break; sleep 0.1; done
   for W in $WAITERS; do
     n=$(cap "$W")
-    rss0=$(awk '/VmRSS/{print $2}' /proc/$EPID/status)
-    out=$(taskset -c $LOAD_CPU "$WORK/kvload" --api etcd -e http://127.0.0.1:19410 --mode watch \
-          --watchers "$n" --rounds 1 --prefix "bench/w$W/" --max-secs 300 --label "etcd-$W" | tail -1)
-    rss1=$(awk '/VmRSS/{print $2}' /proc/$EPID/status)
-    echo "$out" | sed "s/}\$/,\"rss_before_kb\":$rss0,\"rss_after_kb\":$rss1}/"
-    RES[etcd$W]=$out
+    out=$(taskset -c $LOAD_CPU "$WORK/blockload" -a etcd -p 19410 -n "$n" -P $EPID -k "bench/w$W")
+    echo "$out"; RES[etcd$W]=$out
   done
 else
-  echo "# etcd rows skipped (needs etcd-server and $ANCHORS/kv/kvload.c)" >&2
+  echo "# etcd rows skipped (needs etcd-server)" >&2
 fi
 
 echo
@@ -115,6 +109,7 @@ for W in $WAITERS; do
       "$(echo "$r" | field bytes_per_waiter)" "$ratio" "$(echo "$r" | field cpu_us_per_waiter)"
   done
   if [ -n "$e" ]; then
-    printf '%-28s %12s %12s %12s %10s\n' "etcd watch" "$(echo "$e" | field watchers)" "$ems" - 1.00x
+    printf '%-28s %12s %12s %12s %10s %12s\n' "etcd watch" "$(echo "$e" | field waiters)" "$ems" \
+      "$(echo "$e" | field bytes_per_waiter)" 1.00x "$(echo "$e" | field cpu_us_per_waiter)"
   fi
 done

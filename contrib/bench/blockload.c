@@ -7,6 +7,13 @@
  *
  *   blockload [-h 127.0.0.1] [-p 8500] [-n 10000] [-k bench/key]
  *             [-s SERVICE] [-P AGENT_PID] [-S settle_ms] [-c connect_batch]
+ *             [-a consul|etcd]
+ *
+ * -a etcd measures the same fan-out on etcd (the anchor) through its v3
+ * JSON gateway: N streaming `POST /v3/watch` requests on key -k (base64),
+ * each ready once its "created" message arrived, then one `POST
+ * /v3/kv/put`; a watcher is notified when its "events" message arrived.
+ * -P is then etcd's pid, so RSS and CPU per waiter are measured alike.
  *
  * Output: one JSON line, with the agent's CPU time (user + system, from
  * /proc/PID/stat) between the write and the last answer. A line "# N
@@ -31,18 +38,20 @@ typedef struct waiter {
     size_t got, need, hdr_end; /* bytes received, total expected */
     char buf[2048];
     int done, status;
+    int ready; /* etcd: the "created" message arrived */
     uint64_t t_done;
 } waiter_t;
 
 typedef struct opts {
     const char *host, *key, *service;
     int port, n, pid, settle_ms, batch;
+    int etcd; /* -a etcd: v3 gateway watchers instead of blocking GETs */
 } opts_t;
 
-static opts_t O = {"127.0.0.1", "bench/key", NULL, 8500, 10000, 0, 2000, 512};
+static opts_t O = {"127.0.0.1", "bench/key", NULL, 8500, 10000, 0, 2000, 512, 0};
 static uv_loop_t *L;
 static waiter_t *W;
-static int n_connecting, n_sent, n_done, n_err, next_conn;
+static int n_connecting, n_sent, n_done, n_err, n_ready, next_conn;
 static uint64_t t_put, index_now;
 static long rss_idle, rss_blocked;
 static double cpu_before;
@@ -110,18 +119,27 @@ static void alloc_cb(uv_handle_t *h, size_t sz, uv_buf_t *b)
 
 static void finish_round(void);
 
+/* a waiter is over (answered, notified or failed); the last one ends the round */
+static void waiter_done(waiter_t *w, int failed)
+{
+    if (w->done)
+        return;
+    w->done = 1;
+    if (failed)
+        n_err++; /* t_done stays 0: not counted as answered */
+    else
+        w->t_done = uv_hrtime();
+    n_done++;
+    if (t_put && n_done == O.n)
+        finish_round();
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
     waiter_t *w = s->data;
     (void)b;
     if (nread < 0) {
-        if (!w->done) {
-            w->done = 1;
-            n_err++;
-            n_done++;
-            if (t_put && n_done == O.n)
-                finish_round();
-        }
+        waiter_done(w, 1);
         uv_read_stop(s);
         return;
     }
@@ -140,14 +158,62 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         w->need = w->hdr_end + (cl ? strtoul(cl + 15, NULL, 10) : 0);
         w->status = atoi(w->buf + 9);
     }
-    if (w->got >= w->need && !w->done) {
-        w->done = 1;
-        w->t_done = uv_hrtime();
-        if (!t_put || w->status >= 300)
-            n_err++; /* answered before the write, or an error */
-        n_done++;
-        if (t_put && n_done == O.n)
-            finish_round();
+    if (w->got >= w->need) /* answered before the write, or an error: failed */
+        waiter_done(w, !t_put || w->status >= 300);
+}
+
+/* ---- etcd: one streaming watch per connection ---- */
+
+static void watch_alloc_cb(uv_handle_t *h, size_t sz, uv_buf_t *b)
+{
+    waiter_t *w = h->data;
+    (void)sz;
+    *b = uv_buf_init(w->buf + w->got, (unsigned)(sizeof(w->buf) - 1 - w->got));
+}
+
+/* The stream is chunked JSON, one message per watch response; only two
+ * markers matter, so the bytes are searched rather than parsed. What was
+ * searched is dropped except a tail that may hold a split marker. */
+static void watch_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    waiter_t *w = s->data;
+    (void)b;
+    if (nread <= 0) {
+        if (nread < 0) {
+            waiter_done(w, 1);
+            uv_read_stop(s);
+        }
+        return;
+    }
+    w->got += (size_t)nread;
+    w->buf[w->got] = 0;
+    if (!w->status) {
+        if (w->got < 12 || !strstr(w->buf, "\r\n"))
+            return;
+        w->status = atoi(w->buf + 9);
+        if (w->status != 200) {
+            fprintf(stderr, "watch: HTTP status %d\n", w->status);
+            waiter_done(w, 1);
+            uv_read_stop(s);
+            return;
+        }
+    }
+    char *m;
+    if (!w->ready && (m = strstr(w->buf, "\"created\":true"))) {
+        w->ready = 1;
+        n_ready++;
+        size_t used = (size_t)(m - w->buf) + 14;
+        memmove(w->buf, w->buf + used, w->got - used + 1);
+        w->got -= used;
+    }
+    if (w->ready && !w->done && strstr(w->buf, "\"events\"")) {
+        w->got = 0;
+        waiter_done(w, !t_put); /* an event before the put: someone else wrote the key */
+        return;
+    }
+    if (w->got > sizeof(w->buf) / 2) { /* keep a tail for a split marker */
+        memmove(w->buf, w->buf + w->got - 32, 33);
+        w->got = 32;
     }
 }
 
@@ -173,7 +239,10 @@ static void connect_cb(uv_connect_t *r, int st)
         w->done = 1;
         n_done++;
     } else {
-        uv_read_start((uv_stream_t *)&w->tcp, alloc_cb, read_cb);
+        if (O.etcd)
+            uv_read_start((uv_stream_t *)&w->tcp, watch_alloc_cb, watch_read_cb);
+        else
+            uv_read_start((uv_stream_t *)&w->tcp, alloc_cb, read_cb);
         uv_buf_t b = uv_buf_init(w->req, (unsigned)strlen(w->req));
         w->wreq.data = w;
         uv_write(&w->wreq, (uv_stream_t *)&w->tcp, &b, 1, write_cb);
@@ -234,10 +303,49 @@ static int simple_request(const char *req, char *out, size_t outlen)
     return 0;
 }
 
+/* the etcd gateway's bodies carry keys and values in base64 */
+static void b64_encode(const char *in, char *out, size_t outlen)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(in), o = 0;
+    for (size_t i = 0; i < n && o + 5 < outlen; i += 3) {
+        unsigned v = (unsigned)(unsigned char)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)(unsigned char)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (unsigned char)in[i + 2];
+        out[o++] = tab[v >> 18];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    out[o] = 0;
+}
+
+/* an etcd v3 gateway POST of a JSON body, Connection: close */
+static void etcd_request(char *req, size_t reqlen, const char *path, const char *body, int keep)
+{
+    snprintf(req, reqlen,
+             "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s"
+             "Content-Length: %zu\r\n\r\n%s",
+             path, keep ? "" : "Connection: close\r\n", strlen(body), body);
+}
+
+static void etcd_put(char *req, size_t reqlen, const char *value)
+{
+    char k[256], v[64], body[512];
+    b64_encode(O.key, k, sizeof(k));
+    b64_encode(value, v, sizeof(v));
+    snprintf(body, sizeof(body), "{\"key\":\"%s\",\"value\":\"%s\"}", k, v);
+    etcd_request(req, reqlen, "/v3/kv/put", body, 0);
+}
+
 static char *path_of(void)
 {
     static char p[512];
-    if (O.service)
+    if (O.etcd)
+        snprintf(p, sizeof(p), "etcd:/v3/watch %s", O.key);
+    else if (O.service)
         snprintf(p, sizeof(p), "/v1/health/service/%s", O.service);
     else
         snprintf(p, sizeof(p), "/v1/kv/%s", O.key);
@@ -257,6 +365,8 @@ static void do_write(void)
                  "PUT /v1/catalog/register HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                  "Content-Length: %zu\r\n\r\n%s",
                  strlen(body), body);
+    } else if (O.etcd) {
+        etcd_put(req, sizeof(req), "changed");
     } else {
         snprintf(req, sizeof(req),
                  "PUT /v1/kv/%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
@@ -279,7 +389,7 @@ static void finish_round(void)
     uint64_t *lat = calloc((size_t)O.n, sizeof(uint64_t));
     int k = 0;
     for (int i = 0; i < O.n; i++)
-        if (W[i].t_done >= t_put && W[i].status == 200)
+        if (W[i].done && W[i].t_done >= t_put && W[i].status == 200)
             lat[k++] = W[i].t_done - t_put;
     qsort(lat, (size_t)k, sizeof(uint64_t), cmp_u64);
     double cpu = cpu_ms() - cpu_before;
@@ -299,8 +409,8 @@ static void finish_round(void)
 
 static void settle_cb(uv_timer_t *t)
 {
-    if (n_sent + n_err < O.n) {
-        uv_timer_start(t, settle_cb, 200, 0); /* still connecting */
+    if (n_sent + n_err < O.n || (O.etcd && n_ready + n_err < O.n)) {
+        uv_timer_start(t, settle_cb, 200, 0); /* still connecting / creating watches */
         return;
     }
     if (n_done) {
@@ -332,6 +442,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-P")) O.pid = atoi(v);
         else if (!strcmp(a, "-S")) O.settle_ms = atoi(v);
         else if (!strcmp(a, "-c")) O.batch = atoi(v);
+        else if (!strcmp(a, "-a") && (!strcmp(v, "etcd") || !strcmp(v, "consul")))
+            O.etcd = !strcmp(v, "etcd");
         else {
             fprintf(stderr, "usage: see the header of blockload.c\n");
             return 2;
@@ -353,28 +465,50 @@ int main(int argc, char **argv)
     }
     /* current index of the watched data */
     char req[1024], resp[65536];
-    if (!O.service) {
+    if (strlen(O.key) > 180) {
+        fprintf(stderr, "blockload: key longer than 180 bytes\n");
+        return 2;
+    }
+    if (O.etcd && O.service) {
+        fprintf(stderr, "blockload: -a etcd watches a key (-k), not a service\n");
+        return 2;
+    }
+    if (O.etcd) {
+        etcd_put(req, sizeof(req), "initial");
+        if (simple_request(req, resp, sizeof(resp)) != 0 || !strstr(resp, " 200 ")) {
+            fprintf(stderr, "blockload: etcd put on %s:%d failed\n", O.host, O.port);
+            return 1;
+        }
+    } else if (!O.service) {
         snprintf(req, sizeof(req),
                  "PUT /v1/kv/%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                  "Content-Length: 7\r\n\r\ninitial",
                  O.key);
         simple_request(req, resp, sizeof(resp));
     }
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-             path_of());
-    if (simple_request(req, resp, sizeof(resp)) != 0) {
-        fprintf(stderr, "blockload: cannot reach %s:%d\n", O.host, O.port);
-        return 1;
+    char line[1024];
+    if (O.etcd) {
+        /* no start revision: every watcher waits for the next change */
+        char k[256], body[512];
+        b64_encode(O.key, k, sizeof(k));
+        snprintf(body, sizeof(body), "{\"create_request\":{\"key\":\"%s\"}}", k);
+        etcd_request(line, sizeof(line), "/v3/watch", body, 1);
+    } else {
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                 path_of());
+        if (simple_request(req, resp, sizeof(resp)) != 0) {
+            fprintf(stderr, "blockload: cannot reach %s:%d\n", O.host, O.port);
+            return 1;
+        }
+        char *ix = strcasestr(resp, "X-Consul-Index:");
+        index_now = ix ? strtoull(ix + 15, NULL, 10) : 1;
+        snprintf(line, sizeof(line), "GET %s?index=%llu&wait=5m HTTP/1.1\r\nHost: x\r\n\r\n",
+                 path_of(), (unsigned long long)index_now);
     }
-    char *ix = strcasestr(resp, "X-Consul-Index:");
-    index_now = ix ? strtoull(ix + 15, NULL, 10) : 1;
     rss_idle = rss_kb();
 
     L = uv_default_loop();
     W = calloc((size_t)O.n, sizeof(waiter_t));
-    char line[1024];
-    snprintf(line, sizeof(line), "GET %s?index=%llu&wait=5m HTTP/1.1\r\nHost: x\r\n\r\n",
-             path_of(), (unsigned long long)index_now);
     for (int i = 0; i < O.n; i++)
         W[i].req = line;
     start_next_connects();
