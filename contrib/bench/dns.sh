@@ -3,8 +3,13 @@
 #
 #   contrib/bench/dns.sh [BUILDDIR]     (default: ./build; needs `make install DESTDIR=BUILDDIR/inst`)
 #
-# Data set and query files: the DNS anchors' (100 services x 5 instances on
-# 500 nodes; $ANCHORS/data/catalog-register.jsonl, $ANCHORS/queries/*.txt).
+# Data set and query files are generated here (python3 stdlib, fixed seed):
+# 100 services x 5 passing instances on 500 nodes, one instance per node,
+# as catalog-register JSON lines; query files of 20,000 lines with the same
+# record kinds and shares as the DNS anchors' (a: 70 % service A, 30 % node
+# A; mixed: 35 % service A, 30 % node A, 20 % service SRV, 15 % RFC 2782
+# _name._tcp SRV), names drawn uniformly. ANCHORS=DIR uses DIR's
+# data/catalog-register.jsonl and queries/*.txt instead.
 # Tribune gets the data through its HTTP API (PUT /v1/catalog/register);
 # NSD and Knot get a zone and dnsmasq hosts + srv-host lines generated here
 # from the same JSON lines. Every server runs one thread on CPU 0, dnsperf
@@ -15,7 +20,8 @@
 # work on the machine); above ~10 the figures are disturbed.
 #
 # Knobs (env): SECONDS_RUN (20), LAT_SECONDS (5), LAT_QPS (20000),
-#   ANCHORS (/work/shared/anchors/dns), PORT_BASE (18750; the run uses
+#   ANCHORS (unset: generated data), P99_RUNS (1: repeats of the 5 vs
+#   5,000 measurement), PORT_BASE (18750; the run uses
 #   PORT_BASE..+12), UDP_LIMIT (5: answers per non-EDNS UDP reply, so Tribune
 #   sends the same 5 records the zones do; Consul's default is 3),
 #   SERVERS ("tribune nsd knot dnsmasq"), ROUNDS (1: interleaved rounds,
@@ -27,7 +33,8 @@
 # Loopback only: every server listens on 127.0.0.1.
 set -euo pipefail
 B=$(cd "${1:-build}" && pwd)
-ANCHORS=${ANCHORS:-/work/shared/anchors/dns}
+ANCHORS=${ANCHORS:-}
+P99_RUNS=${P99_RUNS:-1}
 SECONDS_RUN=${SECONDS_RUN:-20}
 LAT_SECONDS=${LAT_SECONDS:-5}
 LAT_QPS=${LAT_QPS:-20000}
@@ -55,8 +62,49 @@ cleanup() {
 trap cleanup EXIT
 for t in dnsperf dig taskset; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 2; }; done
 
+# ---------------------------------------------------------------- data set and queries
+if [ -n "$ANCHORS" ]; then
+  DATA=$ANCHORS/data/catalog-register.jsonl QUERIES=$ANCHORS/queries
+else
+  DATA=$W/catalog-register.jsonl QUERIES=$W/queries
+  mkdir -p "$QUERIES"
+  /usr/bin/python3 - "$W" <<'EOF'
+import json, random, sys
+w = sys.argv[1]
+rng = random.Random(20261125)   # fixed: every run and server sees the same files
+# a few familiar names, then numbered ones: 100 services
+names = ["web", "api", "db", "cache", "auth", "payments", "search", "queue", "mail", "metrics"]
+names += ["svc%03d" % i for i in range(len(names), 100)]
+nodes = []
+with open(w + "/catalog-register.jsonl", "w") as out:
+    for i in range(500):   # instance i of service i // 5 runs on node i + 1
+        svc, node = names[i // 5], "node%d" % (i + 1)
+        addr = "198.18.%d.%d" % ((i + 1) // 256, (i + 1) % 256)   # RFC 2544 bench range
+        sid = "%s-%d" % (svc, i % 5)
+        nodes.append(node)
+        out.write(json.dumps({
+            "Datacenter": "dc1", "Node": node, "Address": addr,
+            "Service": {"ID": sid, "Service": svc, "Tags": ["bench"], "Address": addr,
+                        "Port": 20000 + i // 5},
+            "Checks": [{"Node": node, "CheckID": "service:" + sid, "Name": "alive",
+                        "Status": "passing", "ServiceID": sid}]}) + "\n")
+kinds = {   # query kind -> share, per file
+    "a": [("svc_a", 70), ("node_a", 30)],
+    "mixed": [("svc_a", 35), ("node_a", 30), ("svc_srv", 20), ("rfc_srv", 15)]}
+def query(kind):
+    s, n = rng.choice(names), rng.choice(nodes)
+    return {"svc_a": "%s.service.consul A" % s, "node_a": "%s.node.dc1.consul A" % n,
+            "svc_srv": "%s.service.consul SRV" % s,
+            "rfc_srv": "_%s._tcp.service.consul SRV" % s}[kind]
+for f, mix in kinds.items():
+    pool = [k for k, share in mix for _ in range(share)]
+    with open("%s/queries/%s.txt" % (w, f), "w") as out:
+        out.write("".join(query(rng.choice(pool)) + "\n" for _ in range(20000)))
+EOF
+fi
+
 # ---------------------------------------------------------------- zones from the JSON lines
-/usr/bin/python3 - "$ANCHORS/data/catalog-register.jsonl" "$W" <<'EOF'
+/usr/bin/python3 - "$DATA" "$W" <<'EOF'
 import json, sys
 src, w = sys.argv[1], sys.argv[2]
 svc = {}   # name -> [(node, addr, port)]
@@ -109,7 +157,7 @@ EOF
     -config-file "$W/$n.json" >"$W/$n.log" 2>&1 &
   PID[$n]=$!; PIDS+=($!)
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:${HTTPPORT[$n]}/v1/status/leader" >/dev/null && break; sleep 0.1; done
-  /usr/bin/python3 - "$ANCHORS/data/catalog-register.jsonl" "${HTTPPORT[$n]}" <<'EOF'
+  /usr/bin/python3 - "$DATA" "${HTTPPORT[$n]}" <<'EOF'
 import sys, http.client
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[2]))
 for line in open(sys.argv[1]):
@@ -223,6 +271,7 @@ run_dnsperf() { # name queryfile -> sets QPS LAT CPU for "name/file"
   read -r "QPS[$key]" "LAT[$key]" "CPU[$key]" < <(echo ${RUNS[$key]} | tr ' ' '\n' | sort -t, -k1,1n |
     awk -F, '{v[NR]=$0} END{split(v[int((NR+1)/2)], a, ","); print a[1], a[2], a[3]}')
   echo "  $key: qps=$q avg_lat_us=$l server_cpu_us_per_query=$c lost=$(echo "$out" | awk '/Queries lost:/{print $3}')" \
+    "rcodes=$(echo "$out" | sed -n 's/.*Response codes: *//p' | tr -d ' ')" \
     "cpu0_other_pct=$(awk -v b=$((b1 - b0 - (t1 - t0))) -v hz="$hz" -v s="$SECONDS_RUN" 'BEGIN{printf "%.0f", b / hz / s * 100}')" >&2
 }
 
@@ -231,7 +280,7 @@ for s in $SERVERS; do "start_$s"; done
 for r in $(seq 1 "$ROUNDS"); do
   [ "$ROUNDS" -gt 1 ] && echo "-- round $r" >&2
   for f in mixed a; do
-    for s in $SERVERS; do run_dnsperf "$s" "$ANCHORS/queries/$f.txt"; done
+    for s in $SERVERS; do run_dnsperf "$s" "$QUERIES/$f.txt"; done
   done
 done
 
@@ -271,10 +320,13 @@ EOF
       awk '$1 == ">" && $2 == "NOERROR" {print $NF}' | sort -g |
       awk '{v[NR]=$1} END{ if (!NR) {print "- -"; exit} i=int(NR*0.5); if(i<1)i=1; j=int(NR*0.99+0.999); if(j>NR)j=NR; printf "%.0f %.0f %d\n", v[i]*1e6, v[j]*1e6, NR}'
   }
-  read -r a50 a99 an < <(p99 "$W/q5.txt")
-  read -r b50 b99 bn < <(p99 "$W/q5k.txt")
-  printf '\n%-22s %8s %8s %9s\n' "tribune A, service" p50_us p99_us answers
-  printf '%-22s %8s %8s %9s\n' "5 instances" "$a50" "$a99" "$an"
-  printf '%-22s %8s %8s %9s\n' "5,000 instances" "$b50" "$b99" "$bn"
-  awk -v a="$a99" -v b="$b99" 'BEGIN{ if (a > 0) printf "p99 ratio 5,000 / 5 = %.2f (goal <= 1.2)\n", b / a }'
+  for r in $(seq 1 "$P99_RUNS"); do
+    read -r a50 a99 an < <(p99 "$W/q5.txt")
+    read -r b50 b99 bn < <(p99 "$W/q5k.txt")
+    printf '\n%-22s %8s %8s %9s\n' "tribune A, service" p50_us p99_us answers
+    printf '%-22s %8s %8s %9s\n' "5 instances" "$a50" "$a99" "$an"
+    printf '%-22s %8s %8s %9s\n' "5,000 instances" "$b50" "$b99" "$bn"
+    awk -v a="$a99" -v b="$b99" -v r="$r" \
+      'BEGIN{ if (a > 0) printf "p99 ratio 5,000 / 5 = %.2f (goal <= 1.2; run %d)\n", b / a, r }'
+  done
 fi
