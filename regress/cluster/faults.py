@@ -8,13 +8,17 @@ and checks, through the HTTP API only:
   - kill -9 of the leader under write load: a new leader serves writes and
     every acknowledged write is on every server (failover time printed);
   - the killed server restarts with its data and catches up, also after the
-    log was compacted meanwhile (raft_snapshot_threshold is lowered, so it
-    needs an InstallSnapshot);
+    log was compacted meanwhile (raft_snapshot_threshold and _interval are
+    lowered, so it needs an InstallSnapshot);
   - a stopped minority: writes go on;
   - a stopped majority: writes fail with a clear error; a transaction is
     all-or-nothing on every server afterwards;
   - a snapshot saved through a follower and restored through another puts
     every server back at its data; a damaged archive is refused;
+  - operator calls answer once done: transfer-leader once the target leads
+    (500 when it cannot win: killed), remove-peer once the removal
+    committed; unknown IDs are 400; a snapshot's meta.json carries the
+    Raft term of its index (`tribune snapshot inspect` prints it);
   - a server that leaves gracefully is removed from the configuration.
 
 Python 3 stdlib only. `make check` runs it through run-cluster-tests.sh;
@@ -39,7 +43,8 @@ import urllib.request
 MULT = float(os.environ.get("TB_TIMEOUT_MULT", "1"))
 PORTS = {"http": 19340, "dns": 19341, "server": 19342, "serf_lan": 19343,
          "serf_wan": 19344, "grpc": 19345}
-CONFIG = {"ports": PORTS, "raft_snapshot_threshold": 64, "raft_trailing_logs": 32}
+CONFIG = {"ports": PORTS, "raft_snapshot_threshold": 64, "raft_snapshot_interval": "200ms",
+          "raft_trailing_logs": 32}
 
 
 def log(msg):
@@ -388,6 +393,80 @@ def snapshot_roundtrip(c):
         % (f[0].name, f[-1].name, body.strip()))
 
 
+def raft_ids(agent):
+    """{server address: node-id} of the Raft configuration."""
+    st, body = agent.http("GET", "/v1/operator/raft/configuration")
+    if st != 200:
+        raise Failed("%s: raft configuration: %s %s" % (agent.name, st, body.strip()))
+    return {s["Address"]: s["ID"] for s in json.loads(body)["Servers"]}
+
+
+def operator_calls(c):
+    """transfer-leader and remove-peer answer once done; snapshot Term."""
+    import io
+    import tarfile
+    old = c.wait_leader()
+    f = [a for a in c.live() if a is not old]
+    ids = raft_ids(old)
+    target, via = f[0], f[1]
+    t0 = time.time()
+    st, body = via.http("POST", "/v1/operator/raft/transfer-leader?id=" + ids[target.server_addr])
+    ms = (time.time() - t0) * 1000
+    if st != 200 or json.loads(body) != {"Success": True}:
+        raise Failed("transfer-leader to %s via %s: %s %s" % (target.name, via.name, st, body))
+    # answered after the transfer completed: the target leads already
+    if target.leader() != target.server_addr:
+        raise Failed("transfer-leader answered before %s led (it says %r)"
+                     % (target.name, target.leader()))
+    log("transfer-leader to %s answered in %.0f ms, after it led" % (target.name, ms))
+    for path in ("/v1/operator/raft/transfer-leader?id=00000000-dead-4000-8000-000000000000",
+                 "/v1/operator/raft/peer?id=00000000-dead-4000-8000-000000000000"):
+        method = "POST" if "transfer" in path else "DELETE"
+        st, body = old.http(method, path)
+        if st != 400 or "was not found" not in body:
+            raise Failed("%s %s: %s %s (want 400)" % (method, path, st, body.strip()))
+
+    # the snapshot's Term is the term of its index: at least the new
+    # leader's term, past the first one after the elections so far
+    url = "http://%s:%d/v1/snapshot" % (target.ip, PORTS["http"])
+    with urllib.request.urlopen(url, timeout=10 * MULT) as r:
+        archive = r.read()
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as t:
+        meta = json.load(t.extractfile("meta.json"))
+    if meta["Term"] < 2 or not meta["ID"].startswith("%d-%d-" % (meta["Term"], meta["Index"])):
+        raise Failed("snapshot meta.json: %r" % meta)
+    snap = os.path.join(c.work, "op.snap")
+    with open(snap, "wb") as out:
+        out.write(archive)
+    r = subprocess.run([c.tribune, "snapshot", "inspect", snap], capture_output=True, text=True,
+                       timeout=10 * MULT)
+    if " Term         %d" % meta["Term"] not in r.stdout:
+        raise Failed("snapshot inspect does not show Term %d: %s" % (meta["Term"], r.stdout))
+    log("snapshot at index %d has Term %d (inspect agrees)" % (meta["Index"], meta["Term"]))
+
+    # a killed voter cannot win a transfer: 500 with the reason
+    leader = c.wait_leader()
+    dead = [a for a in c.live() if a is not leader][0]
+    dead.kill()
+    st, body = leader.http("POST", "/v1/operator/raft/transfer-leader?id=" +
+                           ids[dead.server_addr], timeout=15)
+    if st != 500 or "did not become the leader" not in body:
+        raise Failed("transfer-leader to killed %s: %s %s (want 500)" % (dead.name, st, body))
+    log("transfer-leader to a killed server: %s %s" % (st, body.strip()))
+    # remove-peer through the CLI: done once the removal committed
+    r = subprocess.run([c.tribune, "operator", "raft", "remove-peer",
+                        "-address=" + dead.server_addr,
+                        "-http-addr=%s:%d" % (leader.ip, PORTS["http"])],
+                       capture_output=True, text=True, timeout=20 * MULT)
+    if r.returncode != 0 or "Removed peer" not in r.stdout:
+        raise Failed("remove-peer %s: %s%s" % (dead.name, r.stdout, r.stderr))
+    for a in c.live():
+        if dead.server_addr in raft_ids(a):
+            raise Failed("remove-peer answered but %s still lists %s" % (a.name, dead.name))
+    log("remove-peer of killed %s: committed on every live server when it answered"
+        % dead.name)
+
+
 def graceful_leave(c):
     leader = c.wait_leader()
     f = [a for a in c.live() if a is not leader][0]
@@ -422,6 +501,7 @@ def run(n, tribune, plugin_dir):
         majority_down(c, stopped)
         if n == 3:
             snapshot_roundtrip(c)
+            operator_calls(c)
             graceful_leave(c)
         ok = True
     except Failed as e:

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli_int.h"
 
@@ -141,24 +140,6 @@ static int list_peers(int argc, char **argv)
 
 /* ------------------------------------------------------------ remove-peer */
 
-/* 1 when a server whose field equals val is in the configuration, 0 when
- * not, -1 when the configuration cannot be read (message printed). */
-static int in_configuration(const tb__http_opts_t *o, const char *field, const char *val)
-{
-    tb__http_resp_t r;
-    if (request(o, "GET", "/v1/operator/raft/configuration", NULL,
-                "retrieving Raft configuration", &r))
-        return -1;
-    json_t *j = json_loadb(r.body, r.len, 0, NULL);
-    tb__http_resp_free(&r);
-    json_t *servers = json_object_get(j, "Servers"), *s;
-    size_t i;
-    int found = json_is_array(servers) ? 0 : -1;
-    json_array_foreach(servers, i, s) if (strcmp(str(s, field), val) == 0) found = 1;
-    json_decref(j);
-    return found;
-}
-
 static const char remove_help[] =
     "Usage: tribune operator raft remove-peer [options]\n\n"
     "  Remove the Tribune server with the given -address or -id from the Raft\n"
@@ -196,22 +177,9 @@ static int remove_peer(int argc, char **argv)
     if (rc)
         return 1;
     tb__http_resp_free(&r);
-    /* the leader answers once it accepted the change: wait for the commit */
-    const char *field = id && *id ? "ID" : "Address";
-    for (int i = 0; i < 100; i++) {
-        int present = in_configuration(&o, field, val);
-        if (present == 0) {
-            printf("Removed peer with %s \"%s\"\n", key, val);
-            return 0;
-        }
-        if (present < 0)
-            break;
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    fprintf(stderr, "Error removing peer: the change was accepted but %s \"%s\" is still in the "
-                    "Raft configuration\n", key, val);
-    return 1;
+    /* the agent answers once the removal committed */
+    printf("Removed peer with %s \"%s\"\n", key, val);
+    return 0;
 }
 
 /* ------------------------------------------------------------ transfer-leader */

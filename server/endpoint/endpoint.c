@@ -396,6 +396,19 @@ static void raft_applied(void *arg, tb_status_t st, uint64_t index, tb__apply_re
     free(o);
 }
 
+tb_call_t *tb__ep_defer(tb__ep_out_t *out)
+{
+    out->deferred = out->call != NULL;
+    return out->call;
+}
+
+void tb__ep_deferred_done(tb_call_t *c, tb__ep_out_t *o)
+{
+    if (c->cancelled) call_free(c);
+    else complete(c, o);
+    out_clear(o);
+}
+
 int tb__ep_apply(tb__endpoint_t *ep, tb_call_t *c, tb__buf_t *cmd, tb__ep_out_t *out)
 {
     tb__agent_t *a = ep->agent;
@@ -542,6 +555,7 @@ static void run_call(tb_call_t *c)
     /* ACL enforcement point: every surface passes here with the request's
      * token. Allow-all until the ACL issue lands. */
 
+    o.call = c; /* methods may defer: tb__ep_defer */
     if (c->kind == CALL_KV_WRITE) {
         if (run_kv_write(c, &o)) return; /* completes once applied */
     } else if (c->kind == CALL_KV_READ) {
@@ -549,11 +563,21 @@ static void run_call(tb_call_t *c)
     } else if (c->method->write) {
         tb__buf_t cmd = {0};
         c->method->run(ep, c->args, &o, &cmd);
+        if (o.deferred) {
+            c->state = CS_DEFERRED;
+            tb__buf_free(&cmd);
+            return;
+        }
         int pending = o.status == TB_OK && cmd.len && tb__ep_apply(ep, c, &cmd, &o);
         tb__buf_free(&cmd);
         if (pending) return;
     } else {
+        /* only reads without a watch (never shared) defer */
         shared = tb__ep_shared_read(ep, c, &o, run_generic_read);
+        if (o.deferred) {
+            c->state = CS_DEFERRED;
+            return;
+        }
     }
 
     int may_block = o.blockable && (o.status == TB_OK || o.status == TB_NOT_FOUND) &&
@@ -839,8 +863,9 @@ tb_call_t *tb__endpoint_kv_write(tb__endpoint_t *ep, const tb_kv_write_t *req,
 void tb__endpoint_cancel(tb_call_t *c)
 {
     if (!c || c->state == CS_RUNNING) return;
-    if (c->state == CS_BARRIER || c->state == CS_APPLYING) {
-        /* The Raft node still holds it: its callback frees it. */
+    if (c->state == CS_BARRIER || c->state == CS_APPLYING || c->state == CS_DEFERRED) {
+        /* The Raft node (or a deferred method) still holds it: its
+         * callback frees it. */
         c->cancelled = 1;
         return;
     }

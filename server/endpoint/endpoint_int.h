@@ -18,8 +18,9 @@ enum { CALL_GENERIC = 0, CALL_KV_READ = 1, CALL_KV_WRITE = 2 };
 /* CS_FORWARDED: sent to a server (forward.c); CS_BARRIER: a consistent
  * read waiting for the Raft read barrier before it runs here. */
 enum { CS_QUEUED = 0, CS_BLOCKED = 1, CS_RUNNING = 2, CS_FORWARDED = 3, CS_BARRIER = 4 };
-/* CS_APPLYING: a write proposed to Raft; the node's callback completes it. */
-enum { CS_APPLYING = 5 };
+/* CS_APPLYING: a write proposed to Raft; the node's callback completes it.
+ * CS_DEFERRED: a method that completes later (tb__ep_defer). */
+enum { CS_APPLYING = 5, CS_DEFERRED = 6 };
 
 /* What a method handler produces. */
 typedef struct tb__ep_out {
@@ -30,6 +31,8 @@ typedef struct tb__ep_out {
     int applied;
     tb__kv_rows_t rows; /* KV reads */
     int blockable;      /* 1 when the result may be waited on */
+    tb_call_t *call;    /* the call the method runs for (tb__ep_defer) */
+    int deferred;       /* set by tb__ep_defer: no answer now */
 } tb__ep_out_t;
 
 typedef struct tb__method {
@@ -137,6 +140,13 @@ void tb__ep_fail(tb__ep_out_t *out, tb_status_t st, const char *fmt, ...) TB_PRI
 void tb__ep_deliver(tb_call_t *c, const tb_result_t *r);
 /* Complete with o (then cleared), as a local run would. */
 void tb__ep_finish(tb_call_t *c, tb__ep_out_t *o);
+/* A method whose outcome comes later (an operator change committing, a
+ * join dialing, an archive built off the loop; reads only without a watch)
+ * takes its call with tb__ep_defer and leaves out empty (NULL: answer now).
+ * The call waits, cancellation only marks it, until the method's callback
+ * passes the outcome to tb__ep_deferred_done (o cleared there). */
+tb_call_t *tb__ep_defer(tb__ep_out_t *out);
+void tb__ep_deferred_done(tb_call_t *c, tb__ep_out_t *o);
 /* Put a call (back) on the run queue. */
 void tb__ep_resume(tb_call_t *c);
 /* Free a call that is in no queue, without answering it. */

@@ -70,17 +70,17 @@ void tb__m_raft_configuration(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t 
 
 /* ------------------------------------------------------------ peer changes */
 
-/* The node's completion. The call answered when the node accepted the
- * change (the endpoint has no parked-call path for non-apply methods yet):
- * the outcome is logged, and the CLI confirms it in the configuration. */
+/* The node's completion: the call answers once the removal committed or
+ * the target became the leader (status != TB_OK: timed out, another
+ * leader, shutting down), as Consul's answers wait for raft's future. */
 static void peer_done(void *arg, tb_status_t status, const char *error)
 {
-    tb__agent_t *ag = arg;
-    if (status == TB_OK)
-        tb__log(&ag->log, TB_LOG_INFO, "raft", "operator: Raft configuration change committed");
-    else
-        tb__log(&ag->log, TB_LOG_ERROR, "raft", "operator: Raft configuration change failed: %s",
-                error && *error ? error : "unknown error");
+    tb_call_t *call = arg;
+    tb__ep_out_t o;
+    memset(&o, 0, sizeof o);
+    if (status == TB_OK) o.json = json_true();
+    else tb__ep_fail(&o, status, "%s", error && *error ? error : "Raft operation failed");
+    tb__ep_deferred_done(call, &o);
 }
 
 /* A node call that refused at once (not the leader, unknown server...). */
@@ -117,14 +117,14 @@ void tb__m_raft_remove_peer(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *o
                         id ? "id" : "address", id ? id : addr);
         return;
     }
-    tb_status_t st = tb__raftnode_remove_peer(n, id, addr, peer_done, ep->agent);
+    tb_call_t *call = tb__ep_defer(out);
+    tb_status_t st = call ? tb__raftnode_remove_peer(n, id, addr, peer_done, call) : TB_INTERNAL;
+    if (st != TB_OK) out->deferred = 0;
     if (st == TB_NOT_FOUND || st == TB_BAD_REQUEST)
         tb__ep_fail(out, TB_BAD_REQUEST, "%s %s was not found in the Raft configuration",
                     id ? "id" : "address", id ? id : addr);
     else if (st != TB_OK)
         node_refused(out, st, "cannot remove that server");
-    else
-        out->json = json_true();
 }
 
 void tb__m_raft_transfer_leader(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out,
@@ -140,42 +140,101 @@ void tb__m_raft_transfer_leader(tb__endpoint_t *ep, const json_t *a, tb__ep_out_
                     "(dev) cluster");
         return;
     }
-    tb_status_t st = tb__raftnode_transfer_leader(n, id, peer_done, ep->agent);
-    if (st != TB_OK)
+    tb_call_t *call = tb__ep_defer(out);
+    tb_status_t st = call ? tb__raftnode_transfer_leader(n, id, peer_done, call) : TB_INTERNAL;
+    if (st != TB_OK) out->deferred = 0;
+    if (st == TB_NOT_FOUND)
+        tb__ep_fail(out, TB_BAD_REQUEST, "id %s was not found in the Raft configuration", id);
+    else if (st == TB_BAD_REQUEST && id)
+        tb__ep_fail(out, TB_BAD_REQUEST, "cannot transfer leadership to %s: it is this server "
+                    "or not a voter", id);
+    else if (st == TB_BAD_REQUEST)
+        tb__ep_fail(out, TB_BAD_REQUEST, "cannot find a voter to transfer leadership to");
+    else if (st != TB_OK)
         node_refused(out, st, "cannot transfer leadership");
-    else
-        out->json = json_true();
 }
 
 /* ------------------------------------------------------------ snapshots */
+
+/* A save in progress: the state blob is taken on the loop (the store is
+ * the loop's), gzip + SHA-256 + base64 run on the libuv thread pool so a
+ * large store does not stall every other request meanwhile. */
+typedef struct snap_job {
+    uv_work_t req;
+    tb_call_t *call;
+    uint8_t *blob;
+    size_t len;
+    uint64_t index, term;
+    int64_t now_ms;
+    char *b64; /* the archive, base64 (NULL: failed) */
+} snap_job_t;
+
+static void snap_work(uv_work_t *req)
+{
+    snap_job_t *j = req->data;
+    uint8_t *ar = NULL;
+    size_t arlen = 0;
+    if (tb__snap_archive_build(j->blob, j->len, j->index, j->term, j->now_ms, &ar, &arlen) == 0)
+        j->b64 = tb__base64_encode(ar, arlen);
+    free(ar);
+    free(j->blob);
+    j->blob = NULL;
+}
+
+/* The job's outcome into o; frees the job. */
+static void snap_result(snap_job_t *j, tb__ep_out_t *o)
+{
+    if (!j->b64) {
+        tb__ep_fail(o, TB_INTERNAL, "cannot build the snapshot archive");
+    } else {
+        o->json = json_pack("{s:s,s:I}", "Archive", j->b64, "Index", (json_int_t)j->index);
+        o->index = j->index ? j->index : 1;
+        if (!o->json) tb__ep_fail(o, TB_INTERNAL, "out of memory");
+    }
+    free(j->blob);
+    free(j->b64);
+    free(j);
+}
+
+static void snap_after(uv_work_t *req, int status)
+{
+    snap_job_t *j = req->data;
+    tb_call_t *call = j->call;
+    tb__ep_out_t o;
+    memset(&o, 0, sizeof o);
+    if (status != 0) { /* cancelled: never ran */
+        free(j->b64);
+        j->b64 = NULL;
+    }
+    snap_result(j, &o);
+    tb__ep_deferred_done(call, &o);
+}
 
 void tb__m_snapshot_save(tb__endpoint_t *ep, const json_t *a, tb__ep_out_t *out, tb__buf_t *c)
 {
     (void)a, (void)c;
     tb__agent_t *ag = ep->agent;
-    uint8_t *blob = NULL;
-    size_t len = 0;
-    if (tb__state_serialize(ag->state, &blob, &len) != 0) {
+    snap_job_t *j = calloc(1, sizeof *j);
+    if (!j || tb__state_serialize(ag->state, &j->blob, &j->len) != 0) {
         tb__ep_fail(out, TB_INTERNAL, "cannot serialize the state store");
+        free(j);
         return;
     }
-    uint64_t index = tb__state_last_index(ag->state);
-    if (ag->raft && tb__raftnode_applied_index(ag->raft) > index)
-        index = tb__raftnode_applied_index(ag->raft);
-    uint8_t *ar = NULL;
-    size_t arlen = 0;
-    /* the term is not exposed by the node: Consul's tools only print it */
-    int rc = tb__snap_archive_build(blob, len, index, 1, wall_ms(), &ar, &arlen);
-    free(blob);
-    char *b64 = rc == 0 ? tb__base64_encode(ar, arlen) : NULL;
-    free(ar);
-    if (!b64) {
-        tb__ep_fail(out, TB_INTERNAL, "cannot build the snapshot archive");
-        return;
+    j->index = tb__state_last_index(ag->state);
+    /* -dev has no terms: its one server's single term is 1 */
+    j->term = 1;
+    if (ag->raft && tb__raftnode_applied_index(ag->raft) >= j->index) {
+        j->index = tb__raftnode_applied_index(ag->raft);
+        if (tb__raftnode_applied_term(ag->raft)) j->term = tb__raftnode_applied_term(ag->raft);
     }
-    out->json = json_pack("{s:s,s:I}", "Archive", b64, "Index", (json_int_t)index);
-    free(b64);
-    out->index = index ? index : 1;
+    j->now_ms = wall_ms();
+    j->req.data = j;
+    j->call = tb__ep_defer(out);
+    if (!j->call || uv_queue_work(&ag->loop, &j->req, snap_work, snap_after) != 0) {
+        out->deferred = 0;
+        snap_work(&j->req); /* no pool (or no call to park): build it here */
+        snap_result(j, out);
+    }
 }
 
 /* The restored store's sessions replace the TTL timers of the old one (the

@@ -233,9 +233,11 @@ static void maybe_bootstrap_expect(tb__raftnode_t *n)
         if (k == TB_RAFT_MAX_SERVERS) return;
         ids[k++] = p->id;
     }
-    /* More servers than expected: they might not agree on the set; wait
-     * for an operator (or for the extra ones to be added later). */
-    if ((int)k != expect) return;
+    /* At least the expected number, as Consul: all the servers known with
+     * the same expect form the first configuration, even when more than
+     * expected are known already (they are all told the same set by the
+     * discovery that found them). */
+    if ((int)k < expect) return;
     bootstrap(n, ids, k);
 }
 
@@ -258,17 +260,25 @@ static void fail_pending(tb__raftnode_t *n, tb_status_t st)
     free(list);
 }
 
-static void finish_dones(tb__raftnode_t *n, int kind, uint64_t id, tb_status_t st,
-                         const char *error)
+/* A leader is known again after a transfer: it succeeded when the target
+ * won, and failed when somebody else did. */
+static void transfer_settled(tb__raftnode_t *n, uint64_t leader)
 {
     for (size_t i = 0; i < n->ndones;) {
         tb__rdone_t d = n->dones[i];
-        if (d.kind != kind || (id && d.id && d.id != id)) {
+        if (d.kind != 2) {
             i++;
             continue;
         }
         n->dones[i] = n->dones[--n->ndones];
-        d.cb(d.arg, st, error);
+        if (d.id == leader) {
+            d.cb(d.arg, TB_OK, NULL);
+        } else {
+            char why[200];
+            snprintf(why, sizeof why, "leadership transfer failed: %s became the leader instead",
+                     name_of(n, leader));
+            d.cb(d.arg, TB_INTERNAL, why);
+        }
     }
 }
 
@@ -309,6 +319,7 @@ static void apply_committed(tb__raftnode_t *n, const tb__raft_entry_t *ents, siz
             }
         }
         n->applied = e->index;
+        n->applied_term = e->term;
         /* Proposals whose index was overwritten by another leader's entry
          * fail; ours complete with the FSM's answer. */
         while (n->pend_head < n->npend && n->pend[n->pend_head].index <= e->index) {
@@ -399,6 +410,7 @@ static void observe(tb__raftnode_t *n)
         if (leader)
             tb__log(&n->a->log, TB_LOG_INFO, "agent.server", "New leader elected: payload=%s",
                     name_of(n, leader));
+        if (leader) transfer_settled(n, leader);
     }
     if (lead && !n->was_leader) {
         n->was_leader = 1;
@@ -419,7 +431,6 @@ static void observe(tb__raftnode_t *n)
         n->lead_pending = 0;
         fail_pending(n, TB_NO_LEADER);
         release_waiters(n);
-        finish_dones(n, 2, leader, TB_OK, NULL);
     }
 }
 
@@ -533,6 +544,7 @@ static void finish(tb__raftnode_t *n, batch_t *b)
         tb__log(&n->a->log, TB_LOG_INFO, MOD, "installed the leader's snapshot at index %" PRIu64,
                 b->snap.index);
         n->applied = b->snap.index;
+        n->applied_term = b->snap.term;
         tb__watch_flush(n->a->watches);
     }
     for (size_t i = 0; i < b->nlate; i++) {
@@ -551,7 +563,8 @@ static void finish(tb__raftnode_t *n, batch_t *b)
     if (n->closed) return;
     if (!empty) tb__raft_advance(n->r);
     n->busy = 0;
-    if (want) take_snapshot(n);
+    if (want && n->snap_interval_ms) n->snap_wanted = 1;
+    else if (want) take_snapshot(n);
 }
 
 static void after_work_cb(uv_work_t *req, int status)
@@ -722,6 +735,16 @@ static void membership(tb__raftnode_t *n)
     }
 }
 
+/* The next snapshot check: interval + [0, interval) of jitter, so servers
+ * started together do not all snapshot at once. */
+static void snap_schedule(tb__raftnode_t *n, uint64_t now)
+{
+    n->snap_rng ^= n->snap_rng << 13;
+    n->snap_rng ^= n->snap_rng >> 7;
+    n->snap_rng ^= n->snap_rng << 17;
+    n->snap_check_at = now + n->snap_interval_ms + n->snap_rng % n->snap_interval_ms;
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     tb__raftnode_t *n = t->data;
@@ -740,13 +763,26 @@ static void tick_cb(uv_timer_t *t)
         }
         tb__rdone_t d = n->dones[i];
         n->dones[i] = n->dones[--n->ndones];
-        d.cb(d.arg, TB_UNAVAILABLE,
-             d.kind == 1 ? "timed out waiting for the configuration change"
-                         : "timed out waiting for the leadership transfer");
+        char why[200];
+        if (d.kind == 1)
+            snprintf(why, sizeof why, "timed out waiting for the removal of server %s to commit",
+                     name_of(n, d.id));
+        else
+            snprintf(why, sizeof why, "leadership transfer timed out: %s did not become the "
+                     "leader", name_of(n, d.id));
+        d.cb(d.arg, TB_INTERNAL, why);
     }
     if (n->book_dirty) {
         n->book_dirty = 0;
         save_peers(n);
+    }
+    if (n->snap_interval_ms && now >= n->snap_check_at) {
+        snap_schedule(n, now);
+        /* raft asked since the last check: its threshold was passed */
+        if (n->snap_wanted && !n->busy) {
+            n->snap_wanted = 0;
+            take_snapshot(n);
+        }
     }
     if (n->stopping && (tb__raft_role(n->r) != TB_RAFT_LEADER || now >= n->stop_deadline)) {
         close_all(n);
@@ -839,6 +875,7 @@ tb__raftnode_t *tb__raftnode_start(struct tb__agent *a, char **err)
             return start_fail(n, err, e, n->dir);
         }
         n->applied = sm.index;
+        n->applied_term = sm.term;
     } else {
         memset(&sm, 0, sizeof sm);
     }
@@ -853,6 +890,10 @@ tb__raftnode_t *tb__raftnode_start(struct tb__agent *a, char **err)
     json_int_t tr = json_integer_value(json_object_get(m, "raft_trailing_logs"));
     if (json_object_get(m, "raft_snapshot_threshold")) n->opts.snap_threshold = (uint64_t)th;
     if (json_object_get(m, "raft_trailing_logs")) n->opts.snap_trailing = (uint64_t)tr;
+    uint64_t ival_ns = 0;
+    const char *ival = json_string_value(json_object_get(m, "raft_snapshot_interval"));
+    if (ival && tb__parse_duration(ival, &ival_ns) == 0) n->snap_interval_ms = ival_ns / 1000000;
+    n->snap_rng = n->opts.seed | 1;
     n->r = new_raft(n, &hs, &sm, sd, sl);
     free(sd);
     if (!n->r) return start_fail(n, err, "raft: cannot recover the log in %s", n->dir);
@@ -976,6 +1017,7 @@ uint64_t tb__raftnode_last_contact_ms(const tb__raftnode_t *n)
 }
 
 uint64_t tb__raftnode_applied_index(const tb__raftnode_t *n) { return n ? n->applied : 0; }
+uint64_t tb__raftnode_applied_term(const tb__raftnode_t *n) { return n ? n->applied_term : 0; }
 
 tb_status_t tb__raftnode_apply(tb__raftnode_t *n, const void *cmd, size_t len,
                                tb__raftnode_apply_cb cb, void *arg)
@@ -1082,8 +1124,10 @@ static tb_status_t add_done(tb__raftnode_t *n, int kind, uint64_t id, tb__raftno
     tb__rdone_t *nd = realloc(n->dones, (n->ndones + 1) * sizeof *nd);
     if (!nd) return TB_INTERNAL;
     n->dones = nd;
-    n->dones[n->ndones++] =
-        (tb__rdone_t){id, kind, uv_now(&n->a->loop) + DONE_TIMEOUT_MS, cb, arg};
+    /* raft abandons a transfer after an election timeout: give the target
+     * that long to win, and its election as long again */
+    uint64_t wait = kind == 2 ? 2u * ELECTION_TICKS * n->tick_ms : DONE_TIMEOUT_MS;
+    n->dones[n->ndones++] = (tb__rdone_t){id, kind, uv_now(&n->a->loop) + wait, cb, arg};
     return TB_OK;
 }
 

@@ -65,6 +65,8 @@ const char *tb__raftnode_leader_addr(const tb__raftnode_t *n);
  * leader): X-Consul-LastContact of stale reads. */
 uint64_t tb__raftnode_last_contact_ms(const tb__raftnode_t *n);
 uint64_t tb__raftnode_applied_index(const tb__raftnode_t *n);
+/* Term of the entry at the applied index (a snapshot's Term). */
+uint64_t tb__raftnode_applied_term(const tb__raftnode_t *n);
 
 /* Replicate one state-store command (tb__cmd_encode_*). Leader only:
  * returns TB_NO_LEADER/TB_UNAVAILABLE at once otherwise (the caller

@@ -187,6 +187,12 @@ struct tb__raftnode {
     size_t ndones;
     char leader_addr[64];
     uint64_t applied;    /* last entry applied to the state store */
+    uint64_t applied_term; /* its term (snapshot meta.json) */
+    /* raft_snapshot_interval (0: snapshot as soon as raft asks): a snapshot
+     * raft asked for waits for the next check, every interval plus up to
+     * one interval of jitter, as Consul's raft checks its threshold */
+    uint64_t snap_interval_ms, snap_check_at, snap_rng;
+    int snap_wanted;
     uint64_t conf_index; /* index of the newest configuration entry applied */
     int book_dirty;      /* peers.json needs writing */
     int handles;         /* tick/prepare/check are initialized */

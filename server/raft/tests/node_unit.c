@@ -179,13 +179,15 @@ static void run_until(int (*done)(void *), void *arg, uint64_t max_ms)
     }
 }
 
-static void node_up(void)
+/* expect 0: -bootstrap; otherwise bootstrap_expect = expect */
+static void node_up_expect(int expect)
 {
     ag = calloc(1, sizeof *ag);
     uv_loop_init(&ag->loop);
     tb__config_t *c = calloc(1, sizeof *c);
-    c->merged = json_pack("{s:s,s:s,s:{s:i},s:i,s:i,s:[],s:[]}", "datacenter", "dc1", "node_name",
-                          "n1", "performance", "raft_multiplier", 1, "raft_snapshot_threshold", 20,
+    c->merged = json_pack("{s:s,s:s,s:{s:i},s:i,s:s,s:i,s:[],s:[]}", "datacenter", "dc1",
+                          "node_name", "n1", "performance", "raft_multiplier", 1,
+                          "raft_snapshot_threshold", 20, "raft_snapshot_interval", "30ms",
                           "raft_trailing_logs", 5, "retry_join", "start_join");
     c->origins = json_object();
     c->datacenter = "dc1";
@@ -195,7 +197,8 @@ static void node_up(void)
     c->advertise_addr = "127.0.2.10";
     c->client_addr = "127.0.2.10";
     c->server = 1;
-    c->bootstrap = 1;
+    c->bootstrap = expect == 0;
+    c->bootstrap_expect = expect;
     c->port_server = 19310;
     c->kv_max_value_size = 524288;
     c->default_query_time_ms = 300000;
@@ -212,6 +215,8 @@ static void node_up(void)
     if (!ag->raft) fprintf(stderr, "node: %s\n", err);
     CU_ASSERT_FATAL(ag->raft != NULL);
 }
+
+static void node_up(void) { node_up_expect(0); }
 
 static void node_down(void)
 {
@@ -317,6 +322,37 @@ static void test_single_node(void)
     CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
+static int conf_size_is(void *x)
+{
+    return tb__raft_conf(ag->raft->r)->n == *(uint32_t *)x;
+}
+
+/* bootstrap_expect 2 with three servers known (itself and two seen by
+ * discovery, all expecting 2): at least the expected number bootstraps,
+ * as Consul does, with every one of them in the first configuration. */
+static void test_bootstrap_expect_more(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/tb-raftnode-x-%d", (int)getpid());
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    node_up_expect(2);
+    uint32_t want = 3;
+    run_until(conf_size_is, &want, 300);
+    CU_ASSERT_EQUAL(tb__raft_conf(ag->raft->r)->n, 0); /* alone: waits */
+    tb__raftnode_server_seen(ag->raft, "21badc0d-0000-4000-8000-000000000021", "n21",
+                             "127.0.2.21:19311", 2);
+    tb__raftnode_server_seen(ag->raft, "22badc0d-0000-4000-8000-000000000022", "n22",
+                             "127.0.2.22:19311", 2);
+    run_until(conf_size_is, &want, 3000);
+    CU_ASSERT_EQUAL(tb__raft_conf(ag->raft->r)->n, 3);
+    json_t *peers = tb__raftnode_peers(ag->raft);
+    CU_ASSERT_EQUAL(json_array_size(peers), 3);
+    json_decref(peers);
+    node_down();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -324,6 +360,7 @@ int main(void)
     CU_add_test(s, "frames", test_frames);
     CU_add_test(s, "hello", test_hello);
     CU_add_test(s, "single node", test_single_node);
+    CU_add_test(s, "bootstrap_expect with more servers", test_bootstrap_expect_more);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned f = CU_get_number_of_failures();
