@@ -10,6 +10,7 @@ libtbgossip_a_SOURCES = \
 	server/gossip/swim.h server/gossip/swim.c \
 	server/gossip/serf.h server/gossip/serf.c \
 	server/gossip/runtime.h server/gossip/runtime.c \
+	server/gossip/keyring.h server/gossip/keyring.c \
 	server/endpoint/members.h server/endpoint/members.c
 
 TB_GOSSIP_TEST_CPPFLAGS = $(UNIT_CPPFLAGS) \
@@ -27,6 +28,12 @@ TESTS += server/gossip/tests/test_swim
 server_gossip_tests_test_swim_SOURCES = server/gossip/tests/test_swim.c
 server_gossip_tests_test_swim_CPPFLAGS = $(TB_GOSSIP_TEST_CPPFLAGS)
 server_gossip_tests_test_swim_LDADD = $(TB_GOSSIP_TEST_LDADD)
+
+check_PROGRAMS += server/gossip/tests/test_keyring
+TESTS += server/gossip/tests/test_keyring
+server_gossip_tests_test_keyring_SOURCES = server/gossip/tests/test_keyring.c
+server_gossip_tests_test_keyring_CPPFLAGS = $(TB_GOSSIP_TEST_CPPFLAGS)
+server_gossip_tests_test_keyring_LDADD = $(TB_GOSSIP_TEST_LDADD) libtbconfig.a $(DEP_LIBS)
 
 EXTRA_DIST += server/gossip/tests/data
 

@@ -27,6 +27,7 @@
 #include "agent/checks.h"
 #include "endpoint/endpoint.h"
 #include "endpoint/members.h"
+#include "gossip/keyring.h"
 #include "gossip/runtime.h"
 #include "gossip/serf.h"
 #include "raft/node.h"
@@ -96,6 +97,17 @@ struct pool {
     uint64_t last_warn_ms;
 };
 
+/* A keyring operation in flight: one query per pool (LAN, and WAN on
+ * servers), tallied until every member answered or the query timed out. */
+typedef struct keyop {
+    tb__gossip_keyring_cb cb;
+    void *arg;
+    uint32_t id[2];
+    int waiting[2];
+    tb__keyring_tally_t tally[2];
+    struct keyop *next;
+} keyop_t;
+
 typedef struct reconciled {
     char *name;
     int status; /* what we last wrote: 1 alive, 4 failed, 3 gone */
@@ -107,6 +119,7 @@ struct tb__gossip {
     json_t *events;          /* UserEvent objects, oldest first */
     uv_timer_t reconcile_timer, leave_timer;
     join_t *joins;
+    keyop_t *keyops;
     reconciled_t *rec;
     size_t nrec, caprec;
     int was_leader;
@@ -1199,6 +1212,122 @@ static void snapshot_note(pool_t *p, const tb__serf_event_t *e)
     fflush(p->snapshot);
 }
 
+/* ------------------------------------------------------------ keyring ops */
+
+/* Another member (or we) asks about our keyring: apply and answer. */
+static void keyring_query(pool_t *p, const tb__serf_event_t *e)
+{
+    tb__gw_buf_t b;
+    tb__gw_buf_init(&b);
+    int had = p->kr.n;
+    if (tb__keyring_answer(&p->kr, p->encrypted, p->keyring_path, e->name, e->payload,
+                           e->payload_len, &b) == 0) {
+        if (p->kr.n != had || strcmp(e->name, "_serf_list-keys"))
+            tb__log(&p->g->a->log, TB_LOG_INFO, p->module, "serf: Received %s query", e->name);
+        tb__serf_respond(p->serf, e, b.data, b.len);
+    }
+    tb__gw_buf_free(&b);
+}
+
+static void keyop_finish(tb__gossip_t *g, keyop_t *k, const char *error)
+{
+    for (keyop_t **pp = &g->keyops; *pp; pp = &(*pp)->next)
+        if (*pp == k) {
+            *pp = k->next;
+            break;
+        }
+    /* Consul lists the WAN pool first, then the LAN pool of the dc */
+    json_t *res = json_array();
+    for (int w = 1; w >= 0; w--)
+        if (k->tally[w].keys)
+            json_array_append_new(res, tb__keyring_tally_json(&k->tally[w],
+                                                              g->a->config->datacenter));
+    if (k->cb) k->cb(k->arg, error ? NULL : res, error);
+    json_decref(res);
+    tb__keyring_tally_free(&k->tally[0]);
+    tb__keyring_tally_free(&k->tally[1]);
+    free(k);
+}
+
+static void keyring_progress(pool_t *p, const tb__serf_event_t *e)
+{
+    for (keyop_t *k = p->g->keyops; k; k = k->next) {
+        if (!k->waiting[p->wan] || k->id[p->wan] != e->query_id) continue;
+        tb__keyring_tally_t *t = &k->tally[p->wan];
+        if (e->type == TB__SERF_EV_QUERY_RESPONSE)
+            tb__keyring_tally_add(t, e->name, e->payload, e->payload_len);
+        /* every member answered: no need to wait for the timeout */
+        if (e->type == TB__SERF_EV_QUERY_DONE || t->num_resp >= t->num_nodes)
+            k->waiting[p->wan] = 0;
+        if (!k->waiting[0] && !k->waiting[1]) keyop_finish(p->g, k, NULL);
+        return;
+    }
+}
+
+int tb__gossip_keyring(tb__gossip_t *g, int op, const char *key_b64, tb__gossip_keyring_cb cb,
+                       void *arg, char **err)
+{
+    uint8_t *raw = NULL;
+    size_t rlen = 0;
+    if (op != TB__KEYOP_LIST) {
+        void *d = NULL;
+        if (!key_b64 || !*key_b64 ||
+            tb__base64_decode(key_b64, strlen(key_b64), &d, &rlen) != 0) {
+            free(d);
+            *err = strdup("Invalid key: not valid base64");
+            return -1;
+        }
+        raw = d;
+        if (rlen != 16 && rlen != 24 && rlen != 32) {
+            free(raw);
+            *err = strdup("Invalid key: key size must be 16, 24 or 32 bytes");
+            return -1;
+        }
+    }
+    keyop_t *k = calloc(1, sizeof *k);
+    tb__gw_buf_t req;
+    tb__gw_buf_init(&req);
+    if (!k || tb__keyring_request(op, raw, rlen, &req) != 0) {
+        free(k);
+        free(raw);
+        tb__gw_buf_free(&req);
+        *err = strdup("out of memory");
+        return -1;
+    }
+    free(raw);
+    k->cb = cb;
+    k->arg = arg;
+    k->next = g->keyops;
+    g->keyops = k;
+    for (int w = 0; w < 2; w++) {
+        pool_t *p = w ? &g->wan : &g->lan;
+        if (!p->active) continue;
+        uint32_t id = 0; /* serf: a random 31-bit id (no CSPRNG needed) */
+        if (uv_random(NULL, NULL, &id, sizeof id, 0, NULL) != 0) id = (uint32_t)uv_hrtime();
+        id &= 0x7fffffff;
+        tb__keyring_tally_init(&k->tally[w], w, tb__serf_num_nodes(p->serf));
+        k->id[w] = id;
+        k->waiting[w] = 1;
+        if (tb__serf_query(p->serf, now_ms(p), tb__keyring_query_name(op), req.data, req.len, id,
+                           tb__serf_query_timeout_ms(p->serf)) != 0)
+            k->waiting[w] = 0;
+    }
+    tb__gw_buf_free(&req);
+    if (!k->waiting[0] && !k->waiting[1]) {
+        /* never answer inside the call: the caller has not deferred yet */
+        g->keyops = k->next;
+        tb__keyring_tally_free(&k->tally[0]);
+        tb__keyring_tally_free(&k->tally[1]);
+        free(k);
+        *err = strdup("cannot send the keyring query");
+        return -1;
+    }
+    /* the local answers and the broadcasts go out now */
+    pool_flush(&g->lan);
+    pool_flush(&g->wan);
+    return 0;
+}
+
 static void handle_event(pool_t *p, const tb__serf_event_t *e)
 {
     tb__gossip_t *g = p->g;
@@ -1225,6 +1354,10 @@ static void handle_event(pool_t *p, const tb__serf_event_t *e)
         }
     } else if (e->type == TB__SERF_EV_USER && !p->wan) {
         got_user_event(g, e);
+    } else if (e->type == TB__SERF_EV_QUERY) {
+        keyring_query(p, e);
+    } else if (e->type == TB__SERF_EV_QUERY_RESPONSE || e->type == TB__SERF_EV_QUERY_DONE) {
+        keyring_progress(p, e);
     } else if (e->type == TB__SERF_EV_NAME_CONFLICT) {
         char ip[64];
         ip_text(e->addr, e->addr_len, ip, sizeof ip);
@@ -1560,6 +1693,7 @@ void tb__gossip_stop(tb__gossip_t *g, int leave)
     g->stopped = 1;
     /* Pending joins fail now: their HTTP callers are going away too. */
     while (g->joins) {
+    while (g->keyops) keyop_finish(g, g->keyops, "agent is shutting down");
         join_t *j = g->joins;
         j->ok = 0;
         if (!j->error) j->error = strdup("agent is shutting down");

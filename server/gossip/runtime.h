@@ -49,6 +49,14 @@ void tb__gossip_leave_and_exit(tb__gossip_t *g);
 /* /v1/agent/force-leave/<node>. Returns 0, or -1 with *err. */
 int tb__gossip_force_leave(tb__gossip_t *g, const char *node, int prune, int wan, char **err);
 
+/* /v1/operator/keyring: run a keyring query (op = TB__KEYOP_* of
+ * keyring.h; key base64 for install/use/remove) in the LAN pool and, on
+ * servers, the WAN pool. cb gets Consul's KeyringResponse list (WAN first),
+ * or NULL and an error. Returns -1 with *err for a bad key. */
+typedef void (*tb__gossip_keyring_cb)(void *arg, json_t *responses, const char *error);
+int tb__gossip_keyring(tb__gossip_t *g, int op, const char *key_b64, tb__gossip_keyring_cb cb,
+                       void *arg, char **err);
+
 /* /v1/event/fire: gossip a Consul user event ("consul:event:<name>", the
  * msgpack UserEvent as payload). ev holds ID, Name, Payload (base64 or
  * null), NodeFilter, ServiceFilter, TagFilter; Version/LTime are set.

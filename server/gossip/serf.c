@@ -58,6 +58,15 @@ typedef struct {
     uint32_t *ids;
 } q_slot_t;
 
+/* A query we sent: responses are collected until its deadline, once per
+ * responding node (serf's QueryResponse dedup). */
+typedef struct {
+    uint32_t id;
+    uint64_t ltime, deadline;
+    char **from;
+    size_t n_from;
+} pending_q_t;
+
 typedef struct {
     char *node;
     uint64_t ltime;
@@ -92,6 +101,9 @@ struct tb__serf {
 
     uint32_t *join_ids;
     size_t n_join_ids;
+
+    pending_q_t *pq;
+    size_t n_pq;
 
     bool leaving, left_ml;
     uint64_t leave_deadline;
@@ -601,7 +613,12 @@ static bool handle_query(tb__serf_t *s, const tb__gw_serf_msg_t *m)
         tb__gw_buf_free(&b);
     }
     bool internal = m->name.n >= 6 && !mcmp(m->name.p, "_serf_", 6);
-    if (!internal && !s->cfg.no_events) {
+    /* serf answers its keyring queries itself; here the agent owns the
+     * keyring, so they are surfaced (never to user handlers) */
+    bool key_query = internal && m->name.n > 4 &&
+                     (!mcmp(m->name.p + m->name.n - 4, "-key", 4) ||
+                      !mcmp(m->name.p + m->name.n - 5, "-keys", 5));
+    if ((!internal || key_query) && !s->cfg.no_events) {
         push_event(s, TB__SERF_EV_QUERY, m->name.p, m->name.n, m->payload.p, m->payload.n,
                    m->ltime);
         tb__serf_event_t *e = &s->out[s->n_out - 1];
@@ -611,6 +628,38 @@ static bool handle_query(tb__serf_t *s, const tb__gw_serf_msg_t *m)
         e->port = m->port;
     }
     return rebroadcast;
+}
+
+static void handle_query_response(tb__serf_t *s, const tb__gw_serf_msg_t *m)
+{
+    if (m->flags & 1)
+        return; /* acks: nobody here asks for them */
+    for (size_t i = 0; i < s->n_pq; i++) {
+        pending_q_t *q = &s->pq[i];
+        if (q->id != m->id || q->ltime != m->ltime)
+            continue;
+        for (size_t k = 0; k < q->n_from; k++)
+            if (strlen(q->from[k]) == m->from.n && !mcmp(q->from[k], m->from.p, m->from.n))
+                return; /* duplicate (relayed) response */
+        char **f = realloc(q->from, (q->n_from + 1) * sizeof *f);
+        if (!f)
+            return;
+        q->from = f;
+        if (!(f[q->n_from] = (char *)dup_bytes(m->from.p, m->from.n)))
+            return;
+        q->n_from++;
+        push_event(s, TB__SERF_EV_QUERY_RESPONSE, m->from.p, m->from.n, m->payload.p,
+                   m->payload.n, m->ltime);
+        s->out[s->n_out - 1].query_id = m->id;
+        return;
+    }
+}
+
+static void pq_free(pending_q_t *q)
+{
+    for (size_t k = 0; k < q->n_from; k++)
+        free(q->from[k]);
+    free(q->from);
 }
 
 static void d_notify_msg(void *ctx, const uint8_t *buf, size_t len)
@@ -641,8 +690,11 @@ static void d_notify_msg(void *ctx, const uint8_t *buf, size_t len)
             tb__swim_send_user(s->sw, m.dest_ip.p, m.dest_ip.n, m.dest_port, m.inner.p,
                                m.inner.n);
         break;
+    case TB__SERF_QUERY_RESPONSE:
+        handle_query_response(s, &m);
+        break;
     default:
-        break; /* query responses go to the querier's pending query */
+        break;
     }
     if (rebroadcast)
         squeue_add(q, buf, len);
@@ -873,6 +925,9 @@ void tb__serf_free(tb__serf_t *s)
         tb__serf_event_clear(&s->out[i]);
     free(s->out);
     free(s->join_ids);
+    for (size_t i = 0; i < s->n_pq; i++)
+        pq_free(&s->pq[i]);
+    free(s->pq);
     free(s);
 }
 
@@ -890,6 +945,16 @@ void tb__serf_tick(tb__serf_t *s, uint64_t now)
         s->left_ml = true;
     }
     tb__swim_tick(s->sw, now);
+    for (size_t i = 0; i < s->n_pq;) {
+        if (now < s->pq[i].deadline) {
+            i++;
+            continue;
+        }
+        push_event(s, TB__SERF_EV_QUERY_DONE, "", 0, NULL, 0, s->pq[i].ltime);
+        s->out[s->n_out - 1].query_id = s->pq[i].id;
+        pq_free(&s->pq[i]);
+        s->pq[i] = s->pq[--s->n_pq];
+    }
     if (now >= s->next_reap) {
         s->next_reap = now + s->cfg.reap_interval_ms;
         for (size_t i = 0; i < s->n_members;) {
@@ -940,6 +1005,9 @@ uint64_t tb__serf_next_deadline(const tb__serf_t *s)
         t = s->next_reap;
     if (s->next_reconnect < t)
         t = s->next_reconnect;
+    for (size_t i = 0; i < s->n_pq; i++)
+        if (s->pq[i].deadline < t)
+            t = s->pq[i].deadline;
     return t;
 }
 
@@ -1098,4 +1166,89 @@ uint64_t tb__serf_event_clock(const tb__serf_t *s)
 uint64_t tb__serf_query_clock(const tb__serf_t *s)
 {
     return s->query_clock;
+}
+
+uint64_t tb__serf_query_timeout_ms(const tb__serf_t *s)
+{
+    /* serf: GossipInterval x QueryTimeoutMult (16) x ceil(log10(n+1)) */
+    uint64_t scale = 1;
+    for (size_t n = s->n_members + 1; n > 10; n = (n + 9) / 10)
+        scale++;
+    return (uint64_t)s->cfg.swim.profile.gossip_interval_ms * 16 * scale;
+}
+
+int tb__serf_query(tb__serf_t *s, uint64_t now, const char *name, const uint8_t *payload,
+                   size_t len, uint32_t id, uint64_t timeout_ms)
+{
+    s->now = now;
+    const tb__swim_node_t *me = tb__swim_local(s->sw);
+    tb__gw_serf_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = TB__SERF_QUERY;
+    m.ltime = s->query_clock;
+    m.id = id;
+    m.name.p = (const uint8_t *)name;
+    m.name.n = strlen(name);
+    m.payload.p = payload ? payload : (const uint8_t *)"";
+    m.payload.n = len;
+    m.addr.p = me->addr;
+    m.addr.n = me->addr_len;
+    m.port = me->port;
+    m.source_node.p = (const uint8_t *)me->name;
+    m.source_node.n = me->name_len;
+    m.timeout_ns = (int64_t)timeout_ms * 1000000;
+    pending_q_t *pq = realloc(s->pq, (s->n_pq + 1) * sizeof *pq);
+    if (!pq)
+        return TB__GW_ENOMEM;
+    s->pq = pq;
+    tb__gw_buf_t b;
+    tb__gw_buf_init(&b);
+    int r = tb__gw_serf_encode(&m, &b);
+    if (r == 0 && b.len > 1024)
+        r = TB__GW_EOVERSIZE; /* serf's QuerySizeLimit */
+    if (r == 0) {
+        pending_q_t *q = &s->pq[s->n_pq++];
+        memset(q, 0, sizeof *q);
+        q->id = id;
+        q->ltime = m.ltime;
+        q->deadline = now + timeout_ms;
+        handle_query(s, &m); /* we answer our own query too */
+        squeue_add(&s->q_queries, b.data, b.len);
+    }
+    tb__gw_buf_free(&b);
+    return r;
+}
+
+int tb__serf_respond(tb__serf_t *s, const tb__serf_event_t *q, const uint8_t *payload,
+                     size_t len)
+{
+    if (!q->addr_len)
+        return TB__GW_EMALFORMED;
+    const tb__swim_node_t *me = tb__swim_local(s->sw);
+    tb__gw_serf_msg_t m;
+    memset(&m, 0, sizeof m);
+    m.type = TB__SERF_QUERY_RESPONSE;
+    m.id = q->query_id;
+    m.ltime = q->ltime;
+    m.from.p = (const uint8_t *)me->name;
+    m.from.n = me->name_len;
+    m.payload.p = payload ? payload : (const uint8_t *)"";
+    m.payload.n = len;
+    tb__gw_buf_t b;
+    tb__gw_buf_init(&b);
+    int r = tb__gw_serf_encode(&m, &b);
+    if (r == 0 && b.len > 1024 + 64)
+        r = TB__GW_EOVERSIZE; /* serf's QueryResponseSizeLimit */
+    if (r == 0)
+        tb__swim_send_user(s->sw, q->addr, q->addr_len, q->port, b.data, b.len);
+    tb__gw_buf_free(&b);
+    return r;
+}
+
+size_t tb__serf_num_nodes(const tb__serf_t *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_members; i++)
+        n += s->members[i]->status != TB__SERF_STATUS_LEFT;
+    return n;
 }

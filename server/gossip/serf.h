@@ -7,8 +7,8 @@
  * It owns a tb__swim_t and is its delegate; the caller drives I/O through
  * tb__serf_swim() (recv/poll/stream) and ticks tb__serf_tick (which ticks
  * the swim too). Member and user events are popped with tb__serf_poll.
- * Not here (agent level, next part of issue 4): event coalescing,
- * snapshots in data_dir, keyring queries' effects, query responses.
+ * Queries we send collect their responses until the timeout; keyring
+ * queries are answered by the agent (runtime.c, keyring.c).
  */
 #ifndef TB_GOSSIP_SERF_H
 #define TB_GOSSIP_SERF_H
@@ -30,7 +30,11 @@ enum {
     TB__SERF_EV_MEMBER_UPDATE, TB__SERF_EV_MEMBER_REAP, TB__SERF_EV_USER, TB__SERF_EV_QUERY,
     /* another address claims our name: the agent runs serf's
      * _serf_conflict query (majority decides); nothing is taken over */
-    TB__SERF_EV_NAME_CONFLICT
+    TB__SERF_EV_NAME_CONFLICT,
+    /* a response to our query (name = responder, payload, query_id) */
+    TB__SERF_EV_QUERY_RESPONSE,
+    /* our query's timeout passed: no more responses (query_id) */
+    TB__SERF_EV_QUERY_DONE
 };
 
 typedef struct {
@@ -106,6 +110,21 @@ int tb__serf_set_tags(tb__serf_t *s, uint64_t now_ms, const tb__gw_tag_t *tags, 
 size_t tb__serf_queue_len(const tb__serf_t *s);
 
 bool tb__serf_poll(tb__serf_t *s, tb__serf_event_t *ev);
+
+/* serf's default query timeout for the current pool size. */
+uint64_t tb__serf_query_timeout_ms(const tb__serf_t *s);
+/* Send a query (our address as the reply address, no ack requested) and
+ * process it locally too; id is the caller's random 31-bit id. Responses
+ * come back as TB__SERF_EV_QUERY_RESPONSE events, one per node, then one
+ * TB__SERF_EV_QUERY_DONE after timeout_ms. */
+int tb__serf_query(tb__serf_t *s, uint64_t now_ms, const char *name, const uint8_t *payload,
+                   size_t len, uint32_t id, uint64_t timeout_ms);
+/* Answer a TB__SERF_EV_QUERY event (a Flags 0 response to its origin).
+ * `_serf_*-key(s)` queries are surfaced for the agent's keyring. */
+int tb__serf_respond(tb__serf_t *s, const tb__serf_event_t *q, const uint8_t *payload,
+                     size_t len);
+/* Members not in the left state (serf's NumNodes for keyring answers). */
+size_t tb__serf_num_nodes(const tb__serf_t *s);
 
 size_t tb__serf_num_members(const tb__serf_t *s);
 const tb__serf_member_t *tb__serf_member_at(const tb__serf_t *s, size_t i);
