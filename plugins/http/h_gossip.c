@@ -4,7 +4,8 @@
  * args, null when empty) and ?node ?service ?tag regex filters;
  * /v1/event/list ?name and the ?index it must differ from (the event
  * index is a hash, so the endpoint blocks only while they are equal);
- * force-leave ?prune.
+ * force-leave ?prune; /v1/operator/keyring: the verb picks the operation
+ * (GET list, POST install, PUT use, DELETE remove), the body {"Key"}.
  */
 #include "h_gossip.h"
 #include "kvjson.h"
@@ -51,6 +52,18 @@ int tbh_gossip_args(tbh_conn_t *c)
         const char *v = tbh_query_get(&x->query, "name");
         if (v && put(c, "Name", v) != 0) return -1;
         json_object_set_new(x->args, "MinIndex", json_integer((json_int_t)x->opts.min_index));
+        return 0;
+    }
+    if (!strcmp(rpc, "Operator.Keyring")) {
+        int m = c->rp.req.method;
+        const char *op = m == HTTP_POST ? "install" : m == HTTP_PUT ? "use"
+                         : m == HTTP_DELETE ? "remove" : "list";
+        json_t *k = json_object_get(x->args, "Key");
+        if (strcmp(op, "list") && !json_is_string(k)) {
+            tbh_send_text(c, 400, "Request decode failed: missing \"Key\"");
+            return -1;
+        }
+        json_object_set_new(x->args, "Operation", json_string(op));
         return 0;
     }
     if (!strcmp(rpc, "Agent.ForceLeave")) {

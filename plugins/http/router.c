@@ -383,6 +383,8 @@ static const tbh_route_t routes[] = {
     {"/v1/event/fire/", TBH_M_PUT, TBH_EP_CALL, "Event.Fire", "Name", "Missing name",
      TBH_R_GOSSIP},
     {"/v1/event/list", TBH_M_GET, TBH_EP_CALL, "Event.List", NULL, NULL, Q | TBH_R_GOSSIP},
+    {"/v1/operator/keyring", TBH_M_GET | TBH_M_POST | TBH_M_PUT | TBH_M_DELETE, TBH_EP_CALL,
+     "Operator.Keyring", NULL, NULL, TBH_R_BODY | TBH_R_BODY_OPT | TBH_R_GOSSIP | TBH_R_TEXT},
     {"/v1/agent/services", TBH_M_GET, TBH_EP_CALL, "Agent.Services", NULL, NULL, 0},
     {"/v1/agent/checks", TBH_M_GET, TBH_EP_CALL, "Agent.Checks", NULL, NULL, 0},
     {"/v1/agent/reload", TBH_M_PUT, TBH_EP_CALL, "Agent.Reload", NULL, NULL, TBH_R_NO_RESULT},

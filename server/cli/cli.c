@@ -30,6 +30,7 @@ static const command_t commands[] = {
     {"force-leave", tb__cmd_force_leave, 1,
      "Forces a member of the cluster to enter the \"left\" state"},
     {"info", tb__cmd_info, 1, "Provides debugging information for operators."},
+    {"keyring", tb__cmd_keyring, 1, "Manages gossip layer encryption keys"},
     {"join", tb__cmd_join, 1, "Tell Tribune agent to join cluster"},
     {"keygen", tb__cmd_keygen, 0, "Generates a new encryption key"},
     {"kv", tb__cmd_kv, 1, "Interact with the key-value store"},

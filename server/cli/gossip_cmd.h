@@ -18,5 +18,7 @@ int tb__cmd_leave(int argc, char **argv);
 int tb__cmd_force_leave(int argc, char **argv);
 int tb__cmd_event(int argc, char **argv);
 int tb__cmd_keygen(int argc, char **argv);
+/* keyring_cmd.c */
+int tb__cmd_keyring(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ libtbcli_a_SOURCES = \
 libtbcli_a_SOURCES += server/cli/local_cmd.c
 libtbcli_a_SOURCES += server/cli/gossip_cmd.h server/cli/gossip_cmd.c
 libtbcli_a_SOURCES += server/cli/operator.c server/cli/snapshot.c
+libtbcli_a_SOURCES += server/cli/keyring_cmd.c
 
 # Unit tests of the parser and formatters; the commands themselves are
 # exercised end to end by the regress suite.

@@ -13,6 +13,7 @@
 
 #include "agent/agent.h"
 #include "endpoint/members.h"
+#include "gossip/keyring.h"
 #include "gossip/runtime.h"
 
 static tb__gossip_t *running(tb__endpoint_t *ep, tb__ep_out_t *out)
@@ -171,4 +172,84 @@ int tb__w_events(tb__watch_t *w, const json_t *args)
 {
     (void)args;
     return tb__watch_on(w, TB__WATCH_TABLE, "events");
+}
+
+/* Operator.Keyring: the answer comes when every member answered the
+ * serf query (or it timed out): the call is deferred until then. */
+static void keyring_done(void *arg, json_t *responses, const char *error)
+{
+    tb_call_t *c = arg;
+    tb__ep_out_t o;
+    memset(&o, 0, sizeof o);
+    if (error) {
+        tb__ep_fail(&o, TB_INTERNAL, "%s", error);
+        tb__ep_deferred_done(c, &o);
+        return;
+    }
+    int list = !strcmp(tb__jstr(c->args, "Operation"), "list");
+    /* Consul: a change fails (500) with every pool's errors and the
+     * members' messages; a list shows the counts as they are. */
+    char *errs = NULL;
+    size_t nerr = 0, len = 0;
+    FILE *f = open_memstream(&errs, &len);
+    size_t i;
+    json_t *r;
+    json_array_foreach(responses, i, r) {
+        const char *e = tb__jstr(r, "Error");
+        if (!e || !f) continue;
+        char pool[160];
+        if (json_is_true(json_object_get(r, "WAN")))
+            snprintf(pool, sizeof pool, "WAN");
+        else
+            snprintf(pool, sizeof pool, "%s (LAN)", tb__jstr(r, "Datacenter"));
+        fprintf(f, "\t* %s error: %s\n", pool, e);
+        nerr++;
+        const char *node;
+        json_t *msg;
+        json_object_foreach(json_object_get(r, "Messages"), node, msg) {
+            fprintf(f, "\t* %s: %s\n", node, json_string_value(msg));
+            nerr++;
+        }
+    }
+    if (f) fclose(f);
+    if (nerr && !list)
+        tb__ep_fail(&o, TB_INTERNAL, "%zu error%s occurred:\n%s\n", nerr, nerr > 1 ? "s" : "",
+                    errs ? errs : "");
+    else if (list)
+        o.json = json_incref(responses);
+    else
+        o.json = json_string(""); /* Consul: 200 with an empty body */
+    free(errs);
+    tb__ep_deferred_done(c, &o);
+}
+
+TB__GOSSIP_METHOD(tb__m_keyring)
+{
+    (void)cmd;
+    tb__gossip_t *g = running(ep, out);
+    if (!g) return;
+    static const char *const ops[] = {"list", "install", "use", "remove"};
+    const char *op = tb__jstr(args, "Operation");
+    int k = -1;
+    for (int i = 0; op && i < 4; i++)
+        if (!strcmp(op, ops[i])) k = i;
+    if (k < 0) {
+        tb__ep_fail(out, TB_BAD_REQUEST, "Unknown keyring operation: %s", op ? op : "(none)");
+        return;
+    }
+    const char *key = tb__jstr(args, "Key");
+    if (k != TB__KEYOP_LIST && (!key || !*key)) {
+        tb__ep_fail(out, TB_BAD_REQUEST, "Missing key");
+        return;
+    }
+    tb_call_t *c = tb__ep_defer(out);
+    if (!c) {
+        tb__ep_fail(out, TB_INTERNAL, "keyring operations need a deferrable call");
+        return;
+    }
+    char *err = NULL;
+    if (tb__gossip_keyring(g, k, key, keyring_done, c, &err) != 0) {
+        out->deferred = 0;
+        fail_err(out, err);
+    }
 }

@@ -1,7 +1,8 @@
 /*
  * members.h - the endpoint methods over the agent's gossip pools
  * (server/gossip/runtime.h): Agent.Members, Agent.Join, Agent.Leave,
- * Agent.ForceLeave, Event.Fire, Event.List (blocking on the event index).
+ * Agent.ForceLeave, Event.Fire, Event.List (blocking on the event index),
+ * Operator.Keyring (deferred until the keyring queries are answered).
  */
 #ifndef TB_ENDPOINT_MEMBERS_H
 #define TB_ENDPOINT_MEMBERS_H
@@ -16,6 +17,9 @@ TB__GOSSIP_METHOD(tb__m_leave);
 TB__GOSSIP_METHOD(tb__m_force_leave);
 TB__GOSSIP_METHOD(tb__m_event_fire);
 TB__GOSSIP_METHOD(tb__m_event_list);
+/* Operator.Keyring {Operation: list|install|use|remove, Key} (deferred
+ * until the serf keyring queries are answered). */
+TB__GOSSIP_METHOD(tb__m_keyring);
 int tb__w_events(tb__watch_t *w, const json_t *args);
 /* A user event arrived: wake Event.List waiters and drop cached lists
  * (events live outside the state store, whose index guards the cache). */

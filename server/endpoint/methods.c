@@ -649,6 +649,7 @@ static const tb__method_t methods[] = {
     {"Agent.ForceLeave", "agent", 0, 1, tb__m_force_leave, NULL},
     {"Event.Fire", "event", 0, 1, tb__m_event_fire, NULL},
     {"Event.List", "event", 0, 0, tb__m_event_list, tb__w_events},
+    {"Operator.Keyring", "operator", 1, 1, tb__m_keyring, NULL},
 };
 
 static const tb__method_t unknown_method = {"", NULL, 0, 0, m_unknown, NULL};

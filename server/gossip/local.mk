@@ -65,3 +65,7 @@ server_gossip_tests_gsim_LDADD = libtbgossip.a $(DEP_LIBS)
 # joins both ways, events, failure detection, leave, encryption, wrong key.
 TESTS += server/gossip/tests/agent_serf_interop.sh
 EXTRA_DIST += server/gossip/tests/agent_serf_interop.sh
+# Key rotation (127.0.4.x, ports 19530-19536): tribune server + client +
+# serf agent; install, use, remove, errors.
+TESTS += server/gossip/tests/agent_keyring.sh
+EXTRA_DIST += server/gossip/tests/agent_keyring.sh server/gossip/tests/agents.sh

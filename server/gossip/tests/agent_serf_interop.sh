@@ -7,25 +7,9 @@
 # be refused with a log line. Addresses: a random block of 8 in
 # 127.0.5.0/24 per run (parallel runs from other build trees rarely meet),
 # ports 19520-19524. Skipped (77) only when the serf binary is missing.
-: "${TB_TMP_INSTALL:?run me from make check (TB_TMP_INSTALL unset)}"
-command -v serf >/dev/null 2>&1 || { echo "serf not installed: skipped"; exit 77; }
-
-TRIBUNE="$TB_TMP_INSTALL$TB_BINDIR/tribune"
+. "$(dirname "$0")/agents.sh" tb-serf-interop
 BLK=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 31 * 8 ))
 ip() { echo "127.0.5.$((BLK + $1))"; }
-PLUGINS="$TB_TMP_INSTALL$TB_PLUGINDIR"
-MULT="${TB_TIMEOUT_MULT:-1}"
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/tb-serf-interop.XXXXXX")
-PIDS=""
-FAILED=0
-trap 'for p in $PIDS; do kill -9 $p 2>/dev/null; done; wait 2>/dev/null; [ $FAILED = 0 ] && rm -rf "$DIR"' EXIT
-
-fail() {
-    echo "FAIL: $*"
-    FAILED=1
-    for f in "$DIR"/*.log; do echo "---- $f"; tail -n 15 "$f"; done
-    exit 1
-}
 
 # serf NAME IP [extra flags]: gossip on IP:19520, RPC on IP:19521
 start_serf() {
@@ -48,22 +32,6 @@ start_tribune() {
         -plugin-dir "$PLUGINS" -plugin http -log-level debug "$@" > "$DIR/$name.log" 2>&1 &
     PIDS="$PIDS $!"
     eval "pid_$name=$!"
-}
-
-# until CMD's output matches the extended regexp, or fail after SECONDS
-wait_for() {
-    what=$1 re=$2 secs=$3
-    shift 3
-    n=$(awk "BEGIN{print int($secs * $MULT * 10)}")
-    i=0
-    while [ $i -lt "$n" ]; do
-        if "$@" 2>/dev/null | grep -Eq "$re"; then return 0; fi
-        sleep 0.1
-        i=$((i + 1))
-    done
-    echo "last output of: $*"
-    "$@" 2>&1 | sed 's/^/    /'
-    fail "$what (no /$re/ within ${secs}s)"
 }
 
 serf_members() { serf members -rpc-addr="$1:19521"; }
