@@ -894,6 +894,7 @@ tb__raftnode_t *tb__raftnode_start(struct tb__agent *a, char **err)
     const char *ival = json_string_value(json_object_get(m, "raft_snapshot_interval"));
     if (ival && tb__parse_duration(ival, &ival_ns) == 0) n->snap_interval_ms = ival_ns / 1000000;
     n->snap_rng = n->opts.seed | 1;
+    if (n->snap_interval_ms) snap_schedule(n, uv_now(&a->loop));
     n->r = new_raft(n, &hs, &sm, sd, sl);
     free(sd);
     if (!n->r) return start_fail(n, err, "raft: cannot recover the log in %s", n->dir);

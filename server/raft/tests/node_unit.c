@@ -179,15 +179,16 @@ static void run_until(int (*done)(void *), void *arg, uint64_t max_ms)
     }
 }
 
-/* expect 0: -bootstrap; otherwise bootstrap_expect = expect */
-static void node_up_expect(int expect)
+/* expect 0: -bootstrap; otherwise bootstrap_expect = expect.
+ * interval: raft_snapshot_interval. */
+static void node_up_cfg(int expect, const char *interval)
 {
     ag = calloc(1, sizeof *ag);
     uv_loop_init(&ag->loop);
     tb__config_t *c = calloc(1, sizeof *c);
     c->merged = json_pack("{s:s,s:s,s:{s:i},s:i,s:s,s:i,s:[],s:[]}", "datacenter", "dc1",
                           "node_name", "n1", "performance", "raft_multiplier", 1,
-                          "raft_snapshot_threshold", 20, "raft_snapshot_interval", "30ms",
+                          "raft_snapshot_threshold", 20, "raft_snapshot_interval", interval,
                           "raft_trailing_logs", 5, "retry_join", "start_join");
     c->origins = json_object();
     c->datacenter = "dc1";
@@ -216,7 +217,7 @@ static void node_up_expect(int expect)
     CU_ASSERT_FATAL(ag->raft != NULL);
 }
 
-static void node_up(void) { node_up_expect(0); }
+static void node_up(void) { node_up_cfg(0, "30ms"); }
 
 static void node_down(void)
 {
@@ -334,7 +335,7 @@ static void test_bootstrap_expect_more(void)
 {
     snprintf(dir, sizeof dir, "/tmp/tb-raftnode-x-%d", (int)getpid());
     CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
-    node_up_expect(2);
+    node_up_cfg(2, "30ms");
     uint32_t want = 3;
     run_until(conf_size_is, &want, 300);
     CU_ASSERT_EQUAL(tb__raft_conf(ag->raft->r)->n, 0); /* alone: waits */
@@ -353,6 +354,29 @@ static void test_bootstrap_expect_more(void)
     CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
+/* raft_snapshot_interval: past the threshold, the snapshot still waits for
+ * the interval's check (a long one here: none within a second). */
+static void test_snapshot_interval(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/tb-raftnode-i-%d", (int)getpid());
+    CU_ASSERT_FATAL(mkdir(dir, 0700) == 0);
+    node_up_cfg(0, "1h");
+    CU_ASSERT_FATAL(tb__raftnode_is_leader(ag->raft));
+    puts_t p = {0, 0, 0, 1};
+    for (int i = 0; i < 60; i++) {
+        tb_kv_write_t w = {sizeof w, TB_KV_SET, "k", "v", 1, 0, 0, NULL};
+        CU_ASSERT_PTR_NOT_NULL(tb__endpoint_kv_write(ag->endpoint, &w, NULL, put_cb, &p));
+    }
+    run_until(puts_done, &p, 5000);
+    CU_ASSERT_EQUAL(p.ok, 60);
+    run_until(has_snapshot, NULL, 1000);
+    CU_ASSERT_EQUAL(count_files("snap-"), 0);
+    node_down();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -361,6 +385,7 @@ int main(void)
     CU_add_test(s, "hello", test_hello);
     CU_add_test(s, "single node", test_single_node);
     CU_add_test(s, "bootstrap_expect with more servers", test_bootstrap_expect_more);
+    CU_add_test(s, "snapshot interval", test_snapshot_interval);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned f = CU_get_number_of_failures();
