@@ -4,7 +4,8 @@
 # one encrypted pool. `tribune keyring -install` reaches every member (serf
 # keys -list shows the key, keyring files are rewritten), -use switches the
 # primary and user events still flow, -remove of the old key works while
-# removing the primary is refused with serf's message, bad keys are
+# removing the primary is refused with serf's message, serf keys -install
+# on the serf agent reaches the tribune agents, bad keys are
 # refused with 400, a dead member turns the list into an error after the
 # query timeout. Addresses: a random block of 4 in 127.0.4.0/24, ports
 # 19530-19536. Skipped (77) only when the serf binary is missing.
@@ -80,6 +81,14 @@ tb event -http-addr "$T2:19533" -name removed > /dev/null || fail "event after -
 wait_for "serf got an event after the removal" "^consul:event:removed" 10 cat "$DIR/s1.events"
 echo "ok 4 - keyring -remove: the old key goes, the primary is refused"
 
+K3=$("$TRIBUNE" keygen)
+serf keys -install "$K3" -rpc-addr="$S:19531" > "$DIR/serfinstall.out" 2>&1 ||
+    fail "serf keys -install"
+tb keyring -list -http-addr "$T1:19533" | grep -q "^  $K3 \[3/3\]$" ||
+    fail "a key installed by serf is not on every member"
+grep -q "$K3" "$DIR/t2.data/serf/local.keyring" || fail "t2 did not persist serf's key"
+echo "ok 5 - serf keys -install (a real serf's query) rotates the tribune agents too"
+
 code() { curl -s -o "$DIR/body.out" -w '%{http_code}' -X "$1" -d "$2" "http://$T2:19533/v1/operator/keyring"; }
 [ "$(code POST '{"Key":"not base64!"}')" = 400 ] || fail "bad base64 not 400"
 [ "$(code POST '{"Key":"YWJj"}')" = 400 ] || fail "bad length not 400"
@@ -87,10 +96,10 @@ grep -q "key size" "$DIR/body.out" || fail "bad length message"
 [ "$(code PUT '{}')" = 400 ] || fail "missing key not 400"
 [ "$(code PUT "{\"Key\":\"$KEY\"}")" = 500 ] || fail "use of an unknown key not refused"
 grep -q "Requested key is not in the keyring" "$DIR/body.out" || fail "unknown key message"
-echo "ok 5 - bad keys are refused (400), unknown keys with the members' messages"
+echo "ok 6 - bad keys are refused (400), unknown keys with the members' messages"
 
 kill -9 $pid_s1
 tb keyring -list -http-addr "$T2:19533" > "$DIR/dead.out" 2>&1 && fail "list with a dead member succeeded"
 grep -q "2/3 nodes reported success" "$DIR/dead.out" || fail "dead member message"
-echo "ok 6 - a member that does not answer makes the list fail after the query timeout"
-echo "1..6"
+echo "ok 7 - a member that does not answer makes the list fail after the query timeout"
+echo "1..7"
