@@ -8,8 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <curl/curl.h>
-
 #include "cli/cli.h"
 #include "cli/cli_int.h"
 #include "cli/gossip_cmd.h"
@@ -19,7 +17,7 @@
 typedef struct command {
     const char *name;
     int (*run)(int argc, char **argv);
-    int http; /* needs libcurl's global init */
+    int http; /* talks to an agent (libcurl is loaded then: curl_api.h) */
     const char *synopsis;
 } command_t;
 
@@ -30,9 +28,9 @@ static const command_t commands[] = {
     {"force-leave", tb__cmd_force_leave, 1,
      "Forces a member of the cluster to enter the \"left\" state"},
     {"info", tb__cmd_info, 1, "Provides debugging information for operators."},
-    {"keyring", tb__cmd_keyring, 1, "Manages gossip layer encryption keys"},
     {"join", tb__cmd_join, 1, "Tell Tribune agent to join cluster"},
     {"keygen", tb__cmd_keygen, 0, "Generates a new encryption key"},
+    {"keyring", tb__cmd_keyring, 1, "Manages gossip layer encryption keys"},
     {"kv", tb__cmd_kv, 1, "Interact with the key-value store"},
     {"leave", tb__cmd_leave, 1, "Gracefully leaves the Tribune cluster and shuts down"},
     {"maint", tb__cmd_maint, 1, "Controls node or service maintenance mode"},
@@ -71,15 +69,7 @@ int tb__cli_main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(sub, commands[i].name) != 0)
             continue;
-        if (!commands[i].http)
-            return commands[i].run(argc - 2, argv + 2);
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            fprintf(stderr, "Error: cannot initialise libcurl\n");
-            return 1;
-        }
-        int rc = commands[i].run(argc - 2, argv + 2);
-        curl_global_cleanup();
-        return rc;
+        return commands[i].run(argc - 2, argv + 2);
     }
     fprintf(stderr, "Unknown command: \"%s\"\n\n", sub);
     usage(stderr);

@@ -1,7 +1,8 @@
 /*
  * http.c - the CLI's HTTP client of the local agent (libcurl). Resolves the
  * agent address and token as Consul's CLI does (flag, then TRIBUNE_HTTP_*,
- * then CONSUL_HTTP_*, then 127.0.0.1:8500), HTTPS options (-ca-file ...,
+ * then CONSUL_HTTP_*, then 127.0.0.1:8500; libcurl is loaded on the first
+ * request, curl_api.h), HTTPS options (-ca-file ...,
  * CONSUL_CACERT ..., CONSUL_HTTP_SSL, CONSUL_HTTP_SSL_VERIFY), adds ?dc= and ?stale, and turns
  * transport failures into one-line messages. Also a JSON loader that keeps
  * uint64 values (KV Flags above 2^63) exact.
@@ -13,9 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "cli/cli_int.h"
+#include "cli/curl_api.h"
 
 /* ------------------------------------------------------------ addresses */
 
@@ -75,21 +75,21 @@ static const char *opt_env(const char *flag, const char *env)
 }
 
 /* HTTPS options as Consul's CLI reads them. */
-static void set_tls(CURL *h, const tb__http_opts_t *o)
+static void set_tls(const tb__curl_api_t *cu, CURL *h, const tb__http_opts_t *o)
 {
     const char *v;
     if ((v = opt_env(o->ca_file, "CONSUL_CACERT")))
-        curl_easy_setopt(h, CURLOPT_CAINFO, v);
+        cu->easy_setopt(h, CURLOPT_CAINFO, v);
     if ((v = opt_env(o->ca_path, "CONSUL_CAPATH")))
-        curl_easy_setopt(h, CURLOPT_CAPATH, v);
+        cu->easy_setopt(h, CURLOPT_CAPATH, v);
     if ((v = opt_env(o->client_cert, "CONSUL_CLIENT_CERT")))
-        curl_easy_setopt(h, CURLOPT_SSLCERT, v);
+        cu->easy_setopt(h, CURLOPT_SSLCERT, v);
     if ((v = opt_env(o->client_key, "CONSUL_CLIENT_KEY")))
-        curl_easy_setopt(h, CURLOPT_SSLKEY, v);
+        cu->easy_setopt(h, CURLOPT_SSLKEY, v);
     const char *verify = getenv("CONSUL_HTTP_SSL_VERIFY");
     if (verify && *verify && tb__parse_bool(verify) == 0) {
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+        cu->easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        cu->easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
     }
 }
 
@@ -204,8 +204,16 @@ int tb__http_do(const tb__http_opts_t *o, const char *method, const char *path,
         target_free(&t);
         return -1;
     }
+    tb__curl_api_t cu;
+    if (tb__curl_open(&cu, &r->err) != 0) {
+        if (!r->err)
+            r->err = strdup("cannot load libcurl");
+        free(token);
+        target_free(&t);
+        return -1;
+    }
     char *route = sni_route(&t, opt_env(o->tls_server_name, "CONSUL_TLS_SERVER_NAME"));
-    struct curl_slist *connect_to = route ? curl_slist_append(NULL, route) : NULL;
+    struct curl_slist *connect_to = route ? cu.slist_append(NULL, route) : NULL;
     free(route);
 
     tb__buf_t url = {0};
@@ -228,7 +236,7 @@ int tb__http_do(const tb__http_opts_t *o, const char *method, const char *path,
     tb__buf_add(&resp, "", 0);
     char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = NULL;
-    CURL *h = curl_easy_init();
+    CURL *h = cu.easy_init();
     int rc = -1;
     if (h == NULL || url.s == NULL || resp.s == NULL) {
         r->err = strdup("out of memory");
@@ -237,64 +245,65 @@ int tb__http_do(const tb__http_opts_t *o, const char *method, const char *path,
     if (token) {
         char *hdr;
         if (asprintf(&hdr, "X-Consul-Token: %s", token) >= 0) {
-            hdrs = curl_slist_append(hdrs, hdr);
+            hdrs = cu.slist_append(hdrs, hdr);
             free(hdr);
         }
     }
-    curl_easy_setopt(h, CURLOPT_URL, url.s);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "tribune-cli");
+    cu.easy_setopt(h, CURLOPT_URL, url.s);
+    cu.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    cu.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    cu.easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+    cu.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    cu.easy_setopt(h, CURLOPT_WRITEDATA, &resp);
+    cu.easy_setopt(h, CURLOPT_USERAGENT, "tribune-cli");
     if (t.unix_path)
-        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, t.unix_path);
-    set_tls(h, o);
+        cu.easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, t.unix_path);
+    set_tls(&cu, h, o);
     if (connect_to)
-        curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
+        cu.easy_setopt(h, CURLOPT_CONNECT_TO, connect_to);
     if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        cu.easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
         if (body != NULL || strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
-            curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
-            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+            cu.easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+            cu.easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
             /* no "Expect: 100-continue" round trip for large values */
-            hdrs = curl_slist_append(hdrs, "Expect:");
-            hdrs = curl_slist_append(hdrs, "Content-Type:");
+            hdrs = cu.slist_append(hdrs, "Expect:");
+            hdrs = cu.slist_append(hdrs, "Content-Type:");
         }
     }
     if (hdrs)
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        cu.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 
-    CURLcode cc = curl_easy_perform(h);
+    CURLcode cc = cu.easy_perform(h);
     if (cc != CURLE_OK) {
         long oserr = 0;
-        curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
+        cu.easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
         int ok;
         if (cc == CURLE_COULDNT_CONNECT && oserr != 0)
             ok = asprintf(&r->err, "connect to %s failed: %s", t.hostport,
                           strerror((int)oserr));
         else
             ok = asprintf(&r->err, "%s %s: %s", method, url.s,
-                          errbuf[0] ? errbuf : curl_easy_strerror(cc));
+                          errbuf[0] ? errbuf : cu.easy_strerror(cc));
         if (ok < 0)
             r->err = strdup("request failed");
         goto done;
     }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    cu.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
     r->body = resp.s;
     r->len = resp.len;
     resp.s = NULL;
     rc = 0;
 done:
     if (h)
-        curl_easy_cleanup(h);
-    curl_slist_free_all(hdrs);
-    curl_slist_free_all(connect_to);
+        cu.easy_cleanup(h);
+    cu.slist_free_all(hdrs);
+    cu.slist_free_all(connect_to);
     free(resp.s);
     free(url.s);
     free(token);
     target_free(&t);
+    tb__curl_close(&cu);
     return rc;
 }
 

@@ -8,13 +8,14 @@ libtbcli_a_SOURCES = \
 	server/cli/agent_cmd.c \
 	server/cli/flags.c \
 	server/cli/http.c \
+	server/cli/curl_api.h server/cli/curl_api.c \
 	server/cli/kv.c \
 	server/cli/catalog.c \
 	server/cli/members.c
 libtbcli_a_SOURCES += server/cli/local_cmd.c
 libtbcli_a_SOURCES += server/cli/gossip_cmd.h server/cli/gossip_cmd.c
-libtbcli_a_SOURCES += server/cli/operator.c server/cli/snapshot.c
 libtbcli_a_SOURCES += server/cli/keyring_cmd.c
+libtbcli_a_SOURCES += server/cli/operator.c server/cli/snapshot.c
 
 # Unit tests of the parser and formatters; the commands themselves are
 # exercised end to end by the regress suite.

@@ -1530,9 +1530,11 @@ static int pool_start(tb__gossip_t *g, pool_t *p, int wan, char **err)
     }
     sc.swim.port = p->port;
     sc.swim.encrypted = p->encrypted != 0;
-    uint8_t seed[12];
-    random_nonce(seed); /* 8 of the 12 bytes */
-    memcpy(&sc.swim.seed, seed, sizeof sc.swim.seed);
+    /* The kernel's bytes, not RAND_bytes: a SWIM seed needs no CSPRNG, and
+     * OpenSSL's first use loads its config and providers (~1.5 MiB of
+     * resident text) in every agent, encrypted pool or not. */
+    if (uv_random(NULL, NULL, &sc.swim.seed, sizeof sc.swim.seed, 0, NULL) != 0)
+        sc.swim.seed = (uint64_t)uv_hrtime() ^ (uint64_t)getpid();
     sc.reconnect_timeout_ms = 72ULL * 3600 * 1000; /* Consul: reconnect_timeout 72h */
     tb__gw_buf_t tags;
     tb__gw_buf_init(&tags);
@@ -1691,9 +1693,9 @@ void tb__gossip_stop(tb__gossip_t *g, int leave)
 {
     if (!g || g->stopped) return;
     g->stopped = 1;
+    while (g->keyops) keyop_finish(g, g->keyops, "agent is shutting down");
     /* Pending joins fail now: their HTTP callers are going away too. */
     while (g->joins) {
-    while (g->keyops) keyop_finish(g, g->keyops, "agent is shutting down");
         join_t *j = g->joins;
         j->ok = 0;
         if (!j->error) j->error = strdup("agent is shutting down");
