@@ -1,10 +1,10 @@
 /*
  * members.c - endpoint methods over the gossip pools: members, join,
- * leave, force-leave and Consul user events. Join only starts the
- * push/pull exchanges (the result is logged); it answers at once because
- * endpoint methods complete synchronously. Event.List blocks on the
- * "events" pseudo table of the watch registry, and only while the event
- * index equals ?index (Consul compares for equality: the index is a hash).
+ * leave, force-leave and Consul user events. Join answers once its
+ * push/pull exchange ended (a deferred call, tb__ep_defer). Event.List
+ * blocks on the "events" pseudo table of the watch registry, and only while
+ * the event index equals ?index (Consul compares for equality: the index is
+ * a hash).
  */
 #include <regex.h>
 #include <stdio.h>
@@ -44,13 +44,25 @@ json_t *tb__gossip_self_stats(tb__endpoint_t *ep, int wan)
     return tb__gossip_running(g) ? tb__gossip_stats(g, wan) : NULL;
 }
 
-static void join_logged(void *arg, int joined, const char *error)
+/* Agent.Join answers once the push/pull with the address succeeded or
+ * failed (Consul: 500 "1 error occurred: * Failed to join ADDR: ..."). */
+static void join_done(void *arg, int joined, const char *error)
 {
-    tb__agent_t *a = arg;
-    if (joined > 0)
+    tb_call_t *c = arg;
+    tb__agent_t *a = c->ep->agent;
+    const char *addr = tb__jstr(c->args, "Address");
+    tb__ep_out_t o;
+    memset(&o, 0, sizeof o);
+    if (joined > 0) {
         tb__log(&a->log, TB_LOG_INFO, "agent", "Join completed: contacted %d node(s)", joined);
-    else
-        tb__log(&a->log, TB_LOG_WARN, "agent", "Join failed: %s", error ? error : "?");
+        o.json = json_true();
+    } else {
+        tb__log(&a->log, TB_LOG_WARN, "agent", "Join failed: %s: %s", addr ? addr : "?",
+                error ? error : "no node contacted");
+        tb__ep_fail(&o, TB_INTERNAL, "1 error occurred:\n\t* Failed to join %s: %s\n\n",
+                    addr ? addr : "?", error ? error : "no node contacted");
+    }
+    tb__ep_deferred_done(c, &o);
 }
 
 TB__GOSSIP_METHOD(tb__m_join)
@@ -64,12 +76,16 @@ TB__GOSSIP_METHOD(tb__m_join)
         tb__ep_fail(out, TB_BAD_REQUEST, "Missing address");
         return;
     }
-    if (tb__gossip_join(g, json_is_true(tb__jget(args, "WAN")), &addr, 1, join_logged,
-                        ep->agent, &err) != 0) {
-        fail_err(out, err);
+    tb_call_t *c = tb__ep_defer(out);
+    if (!c) {
+        tb__ep_fail(out, TB_INTERNAL, "join needs a deferrable call");
         return;
     }
-    out->json = json_true();
+    if (tb__gossip_join(g, json_is_true(tb__jget(args, "WAN")), &addr, 1, join_done, c,
+                        &err) != 0) {
+        out->deferred = 0;
+        fail_err(out, err);
+    }
 }
 
 TB__GOSSIP_METHOD(tb__m_leave)

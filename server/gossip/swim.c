@@ -1280,8 +1280,9 @@ int tb__swim_stream_reply(tb__swim_t *sw, uint64_t now_ms, uint32_t id,
  * it (8 at N = 11..100): with N^2/2 such pairs a node misses one member with
  * a probability that is not small at N ~ 50 (gsim: 2 seeds in 6), and then
  * waits for the periodic push/pull (30 s x scale). So one extra push/pull
- * with a random member once the join's rumours have died out. */
-#define JOIN_FOLLOWUP_PROBES 5
+ * with a random member 2 probe intervals after the join, when that member
+ * has heard most of the join storm (gsim N = 50..200: all seeds <= 2 s). */
+#define JOIN_FOLLOWUP_PROBES 2
 
 uint32_t tb__swim_join(tb__swim_t *sw, uint64_t now_ms, const uint8_t *addr, size_t alen,
                        uint16_t port)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # agent_serf_interop.sh - real tribune agents and real serf 0.9.4 agents
-# (Debian's `serf`) in one gossip pool on loopback: joins both ways,
-# members seen alive on both sides, user events both ways, kill -9 marked
+# (Debian's `serf`) in one gossip pool on loopback: joins both ways (a
+# join answers after its push/pull; one to a dead address fails), members
+# seen alive on both sides, user events both ways, kill -9 marked
 # failed on both sides, graceful leave seen as left; then the same pool
 # with -encrypt (same key) and a tribune agent with a wrong key that must
 # be refused with a log line. Addresses: a random block of 8 in
@@ -46,9 +47,23 @@ wait_for "s1 up" "alive" 10 serf_members $(ip 1)
 "$TRIBUNE" join -http-addr $(ip 2):19523 $(ip 1):19520 > "$DIR/join.out" ||
     fail "tribune join failed"
 grep -q "Successfully joined cluster by contacting 1 nodes." "$DIR/join.out" || fail "join output"
+# the join answered after its push/pull: s1 is a member already
+tb_members $(ip 2) | grep -Eq "^s1 +$(ip 1):19520 +alive" || fail "join answered before its push/pull"
 wait_for "serf sees t1 (tribune joined serf)" "^t1 +$(ip 2):19522 +alive" 10 serf_members $(ip 1)
-wait_for "tribune sees s1" "^s1 +$(ip 1):19520 +alive" 10 tb_members $(ip 2)
-echo "ok 1 - a tribune agent joins a serf pool"
+# nothing listens at ip 8 (the next block's unused .0): the join fails
+# with Consul's 500 and the CLI says so
+if "$TRIBUNE" join -http-addr $(ip 2):19523 $(ip 8):19520 > "$DIR/joinbad.out" 2>&1; then
+    fail "tribune join of a dead address exited 0"
+fi
+grep -q "^Error joining address '$(ip 8):19520': Unexpected response code: 500" \
+    "$DIR/joinbad.out" || fail "tribune join error output"
+grep -q "Failed to join $(ip 8):19520: connection refused" "$DIR/joinbad.out" ||
+    fail "tribune join error cause"
+code=$(curl -s -o "$DIR/joinbad.body" -w '%{http_code}' -X PUT \
+    "http://$(ip 2):19523/v1/agent/join/$(ip 8):19520")
+[ "$code" = 500 ] && grep -q "^1 error occurred:" "$DIR/joinbad.body" ||
+    fail "PUT /v1/agent/join of a dead address: $code $(cat "$DIR/joinbad.body")"
+echo "ok 1 - a tribune agent joins a serf pool; a join answers with its outcome"
 
 start_serf s2 $(ip 3) -join $(ip 2):19522
 start_tribune t2 $(ip 4) -retry-join $(ip 3):19520 -retry-interval 1s

@@ -553,13 +553,13 @@ int main(int argc, char **argv)
         bad += again.join_s != r.join_s || again.ev100_s != r.ev100_s ||
                again.fp_suspicions != r.fp_suspicions || again.dead_all_s != r.dead_all_s;
         /* concurrent joins at N = 50, the size where a rumour's 8 transmits
-         * most often miss one node: every seed converges within the join's
-         * follow-up push/pull, not the periodic one (30 s; seeds 3 and 5
-         * took 29-34 s before it) */
+         * most often miss one node: every seed converges by the join's
+         * follow-up push/pull (2 s), not the periodic one (30 s; seeds 3, 5,
+         * 13 and 17 took 19-43 s before it) */
         for (uint64_t sd = 1; sd <= 20; sd++) {
             result_t j;
             run(50, sd, 0, loss, 1, no_tcp_ping, &j);
-            if (j.join_s < 0 || j.join_s > 10) {
+            if (j.join_s < 0 || j.join_s > 5) {
                 fprintf(stderr, "gsim --check: 50 nodes, seed %llu: join took %.2f s\n",
                         (unsigned long long)sd, j.join_s);
                 bad++;
