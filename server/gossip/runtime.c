@@ -1676,7 +1676,7 @@ static void finish_stop(tb__gossip_t *g)
 static int pool_left(pool_t *p)
 {
     return !p->active || tb__serf_leave_done(p->serf) ||
-           tb__swim_num_alive(tb__serf_swim(p->serf)) <= 1;
+           !tb__swim_others_alive(tb__serf_swim(p->serf));
 }
 
 static void leave_poll(uv_timer_t *t)

@@ -1484,7 +1484,7 @@ bool tb__swim_leave_done(const tb__swim_t *sw)
 {
     if (!sw->leaving)
         return false;
-    if (tb__swim_num_alive(sw) <= 1)
+    if (!tb__swim_others_alive(sw))
         return true;
     return sw->leave_msg == NULL;
 }
@@ -1534,6 +1534,17 @@ const tb__swim_node_t *tb__swim_find(const tb__swim_t *sw, const char *name, siz
 const tb__swim_node_t *tb__swim_local(const tb__swim_t *sw)
 {
     return sw->me;
+}
+
+/* memberlist's anyAlive: our own entry is left while leaving, so a plain
+ * count of 1 may be the one peer that still has to hear the leave. */
+bool tb__swim_others_alive(const tb__swim_t *sw)
+{
+    for (size_t i = 0; i < sw->n_nodes; i++)
+        if (sw->nodes[i] != sw->me &&
+            (sw->nodes[i]->state == TB__SWIM_ALIVE || sw->nodes[i]->state == TB__SWIM_SUSPECT))
+            return true;
+    return false;
 }
 
 size_t tb__swim_num_alive(const tb__swim_t *sw)

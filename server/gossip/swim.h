@@ -176,6 +176,8 @@ const tb__swim_node_t *tb__swim_node_at(const tb__swim_t *sw, size_t i);
 const tb__swim_node_t *tb__swim_find(const tb__swim_t *sw, const char *name, size_t len);
 const tb__swim_node_t *tb__swim_local(const tb__swim_t *sw);
 size_t tb__swim_num_alive(const tb__swim_t *sw);
+/* Another member than us is alive or suspect (leave waits for them). */
+bool tb__swim_others_alive(const tb__swim_t *sw);
 int tb__swim_health_score(const tb__swim_t *sw);
 const tb__swim_stats_t *tb__swim_stats(const tb__swim_t *sw);
 /* retransmit_mult * ceil(log10(n + 1)) */

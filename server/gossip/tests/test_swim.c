@@ -337,6 +337,30 @@ static void test_deadline_future(void)
     tb__swim_free(sw);
 }
 
+/* Leaving with one live peer (and a failed one): the leave is not done
+ * until our dead message went out; the interop test saw serf keep the
+ * member "leaving" because the wait counted the live peer as ourselves. */
+static void test_leave_waits_for_last_peer(void)
+{
+    counts_t c = { 0 };
+    tb__swim_t *sw = mk("a", ip_a, &c);
+    alive(sw, 0, "b", ip_b, 1, "");
+    alive(sw, 0, "c", ip_c, 1, "");
+    sd(sw, 100, TB__GW_DEAD, "c", "b", 1); /* c failed, b alive */
+    drain(sw);
+    CU_ASSERT_TRUE(tb__swim_others_alive(sw));
+    tb__swim_leave(sw, 200);
+    CU_ASSERT_FALSE(tb__swim_leave_done(sw));
+    uint64_t now = 200;
+    for (int i = 0; i < 200 && !tb__swim_leave_done(sw); i++) {
+        now += 50;
+        tb__swim_tick(sw, now);
+        drain(sw);
+    }
+    CU_ASSERT_TRUE(tb__swim_leave_done(sw));
+    tb__swim_free(sw);
+}
+
 /* A join is followed by one push/pull with a random member after
  * 2 probe intervals, long before the periodic one (gsim: members that
  * joined concurrently missed each other for 30 s without it). */
@@ -500,6 +524,7 @@ int main(void)
     CU_add_test(s, "confirmations shorten suspicion", test_confirmations_shorten);
     CU_add_test(s, "probe failure", test_probe_failure);
     CU_add_test(s, "next deadline in the future", test_deadline_future);
+    CU_add_test(s, "leave waits for the last live peer", test_leave_waits_for_last_peer);
     CU_add_test(s, "push/pull after a join", test_join_followup);
     CU_add_test(s, "serf join, events, intents", test_serf_join_and_events);
     CU_add_test(s, "serf reap", test_serf_reap);
