@@ -31,7 +31,7 @@ server_endpoint_tests_test_rpc_codec_DEPENDENCIES = libtbcore.a
 
 # client agent -> server forwarding end to end (127.0.3.1-3, ports 19370-19381)
 TESTS += server/endpoint/tests/forward.sh
-EXTRA_DIST += server/endpoint/tests/forward.sh server/endpoint/tests/fuzz_rpc.c
+EXTRA_DIST += server/endpoint/tests/forward.sh server/endpoint/tests/tap.sh server/endpoint/tests/fuzz_rpc.c
 # 3 Raft servers + a client agent (127.0.3.11-14, ports 19382-19387)
 TESTS += server/endpoint/tests/forward-cluster.sh
 EXTRA_DIST += server/endpoint/tests/forward-cluster.sh
